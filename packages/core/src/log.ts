@@ -1,0 +1,21 @@
+import createDebug from 'debug';
+
+export const ROOT_NAMESPACE = 'master-process';
+
+// The original documented `DEBUG=master-process`; keep it meaning "every package of ours".
+function widenRootNamespace(): void {
+  const current = process.env.DEBUG;
+  if (!current) return;
+  const names = current.split(/[\s,]+/);
+  if (names.includes(ROOT_NAMESPACE) && !names.includes(`${ROOT_NAMESPACE}:*`)) {
+    createDebug.enable(`${current},${ROOT_NAMESPACE}:*`);
+  }
+}
+widenRootNamespace();
+
+export type Logger = createDebug.Debugger;
+
+/** A `debug` logger under `master-process:<name>`, e.g. `createLogger('monitor')`. */
+export function createLogger(name: string): Logger {
+  return createDebug(`${ROOT_NAMESPACE}:${name}`);
+}

@@ -1,0 +1,608 @@
+import cluster, { type Worker } from 'node:cluster';
+import { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
+import { ErrorCode, MasterProcessError, invalidValue } from './errors.js';
+import { createLogger } from './log.js';
+import { resolveOptions } from './options.js';
+import { PluginHost, validatePlugins } from './plugins.js';
+import type {
+  ForkContext, ForkReason, ListeningAddress, Master, MasterOptions, MasterState, ReloadResult, ResolvedOptions,
+  StopInfo, WorkerExit, WorkerInfo, WorkerState,
+} from './types.js';
+import { ENV, isControlMessage } from './worker/protocol.js';
+
+const log = createLogger('core');
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(error: unknown): void;
+  settled: boolean;
+}
+
+function deferred<T>(): Deferred<T> {
+  const d = { settled: false } as Deferred<T>;
+  d.promise = new Promise<T>((resolve, reject) => {
+    d.resolve = (v) => ((d.settled = true), resolve(v));
+    d.reject = (e) => ((d.settled = true), reject(e));
+  });
+  // A rejection nobody awaits (a worker that died before anyone asked) is not an error of the process.
+  d.promise.catch(() => {});
+  return d;
+}
+
+/** Resolves after `ms`; a timer that only bounds a wait never holds the process open. */
+function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), ms);
+    timer.unref();
+    promise.then(
+      (v) => (clearTimeout(timer), resolve(v)),
+      (e) => (clearTimeout(timer), reject(e)),
+    );
+  });
+}
+
+class WorkerRecord {
+  state: WorkerState = 'forked';
+  readyAt?: number;
+  readonly forkedAt = Date.now();
+  readonly ready = deferred<void>();
+  readonly exited = deferred<WorkerExit>();
+  /** Set once the master decided this worker goes: its exit is then expected, not a crash. */
+  retiring = false;
+  listenedOnce = false;
+  readonly timers: NodeJS.Timeout[] = [];
+
+  constructor(
+    readonly worker: Worker,
+    readonly slot: number,
+    readonly generation: number,
+    readonly reason: ForkReason,
+  ) {}
+
+  get pid(): number {
+    return this.worker.process.pid ?? -1;
+  }
+
+  view(): WorkerInfo {
+    return Object.freeze({
+      id: this.worker.id, pid: this.pid, slot: this.slot, generation: this.generation, state: this.state,
+      reason: this.reason, forkedAt: this.forkedAt, ...(this.readyAt !== undefined ? { readyAt: this.readyAt } : {}),
+    });
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    if (this.state === 'exited') return;
+    try {
+      this.worker.process.kill(signal);
+    } catch (error) {
+      log('PID/%d: could not send %s: %s', this.pid, signal, (error as Error).message);
+    }
+  }
+}
+
+interface Slot {
+  readonly index: number;
+  /** The worker that serves this slot now. */
+  current?: WorkerRecord;
+  /** One owner at a time (start, reload, replace, crash restart): each waits for the previous. */
+  lock: Promise<void>;
+  /** Crash times within the crash window. */
+  crashes: number[];
+  restartTimer?: NodeJS.Timeout;
+}
+
+const stoppingError = (what: string) =>
+  new MasterProcessError(ErrorCode.STOPPING, `Cannot ${what}: the master is stopping. Start a new master instead.`);
+const isStopping = (error: unknown) => (error as MasterProcessError)?.code === ErrorCode.STOPPING;
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** Printed whatever DEBUG says: an operator must see why a reload failed or the master quit. */
+function warn(text: string): void {
+  process.stderr.write(`master-process: ${text}\n`);
+}
+
+function preloadPath(): string {
+  return createRequire(import.meta.url).resolve('@master-process/core/preload');
+}
+
+class MasterImpl extends EventEmitter {
+  readonly options: ResolvedOptions;
+  private readonly host: PluginHost;
+  private readonly slots: Slot[];
+  private readonly records = new Set<WorkerRecord>();
+  private currentState: MasterState = 'idle';
+  /** Generation of the newest workers that took over their slots (crash restarts use it). */
+  private servingGeneration = 0;
+  private lastGeneration = 0;
+  private startPromise?: Promise<void>;
+  private reloading?: Promise<ReloadResult>;
+  private followUp?: Deferred<ReloadResult>;
+  private stopPromise?: Promise<void>;
+  private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
+  private readonly killOnExit = () => {
+    for (const record of this.records) record.signal('SIGKILL');
+  };
+
+  constructor(options: MasterOptions) {
+    super();
+    if (!cluster.isPrimary) {
+      throw new MasterProcessError(
+        ErrorCode.NOT_PRIMARY,
+        'createMaster() was called inside a cluster worker. Call it only in the primary (guard it with `cluster.isPrimary`), or give the master its own script with the `exec` option.',
+      );
+    }
+    this.options = resolveOptions(options);
+    this.host = new PluginHost(validatePlugins(options.plugins), this.options.hookTimeout, (error) => {
+      log('plugin error: %s', error.message);
+      warn(error.message);
+      this.emit('plugin:error', error);
+    });
+    this.slots = Array.from({ length: this.options.workers }, (_, index) => ({ index, lock: Promise.resolve(), crashes: [] }));
+    this.setMaxListeners(50);
+  }
+
+  get pid(): number {
+    return process.pid;
+  }
+
+  get state(): MasterState {
+    return this.currentState;
+  }
+
+  get generation(): number {
+    return this.servingGeneration;
+  }
+
+  get workers(): readonly WorkerInfo[] {
+    return [...this.records].map((r) => r.view()).sort((a, b) => a.slot - b.slot || a.generation - b.generation);
+  }
+
+  plugin<Api>(name: string): Api | undefined {
+    return this.host.api<Api>(name);
+  }
+
+  send(pid: number, payload: unknown): boolean {
+    const record = [...this.records].find((r) => r.pid === pid);
+    if (!record || !record.worker.isConnected()) return false;
+    record.worker.send(payload as object);
+    return true;
+  }
+
+  start(): Promise<void> {
+    if (this.currentState !== 'idle') {
+      return Promise.reject(new MasterProcessError(ErrorCode.ALREADY_STARTED, `start() was called on a master that is ${this.currentState}. Call start() once per master.`));
+    }
+    this.currentState = 'starting';
+    this.startPromise = this.runStart();
+    return this.startPromise;
+  }
+
+  private async runStart(): Promise<void> {
+    const { exec, args, execArgv, drain, watchdog } = this.options;
+    cluster.setupPrimary({ exec, args, execArgv: drain || watchdog ? [...execArgv, '--require', preloadPath()] : execArgv });
+    process.on('exit', this.killOnExit);
+    if (this.options.handleSignals) this.installSignals();
+    log('master %d starting %d worker(s) of %s: %o', process.pid, this.options.workers, exec, {
+      killTimeout: this.options.killTimeout, readyTimeout: this.options.readyTimeout, crash: this.options.crash, reload: this.options.reload, drain, watchdog,
+    });
+    try {
+      await this.host.run('setup', [this as unknown as Master], { bail: true });
+      await Promise.all(this.slots.map((slot) => this.fillSlot(slot, 'start')));
+    } catch (error) {
+      if (!this.stopPromise) {
+        warn(`start failed: ${message(error)}`);
+        void this.stop(1, 'start failed');
+      }
+      throw error;
+    }
+    if (this.stopPromise) throw stoppingError('start');
+    this.currentState = 'running';
+    log('master %d running: %o', process.pid, this.workers.map((w) => w.pid));
+    this.emit('master:ready', [...this.workers]);
+  }
+
+  // ---- slots -------------------------------------------------------------------------------
+
+  /** Run `fn` once every slot in `slots` is free; the order of calls is the order of ownership. */
+  private async withSlots<T>(slots: Slot[], fn: () => Promise<T>): Promise<T> {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const previous = slots.map((slot) => {
+      const before = slot.lock;
+      slot.lock = before.then(() => gate);
+      return before;
+    });
+    await Promise.all(previous);
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  /** Give an empty slot a ready worker, retrying with backoff until it works or the crash limit stops the master. */
+  private fillSlot(slot: Slot, reason: ForkReason): Promise<void> {
+    return this.withSlots([slot], async () => {
+      for (;;) {
+        if (this.stopPromise) throw stoppingError('fork a worker');
+        if (slot.current && !slot.current.retiring) return; // someone (replace) filled it meanwhile
+        const forkedAt = Date.now();
+        try {
+          slot.current = await this.forkReady(slot.index, this.servingGeneration, reason);
+          return;
+        } catch (error) {
+          if (isStopping(error) || this.stopPromise) throw error;
+          log('slot %d: fork failed: %s', slot.index, message(error));
+          const delay = this.recordCrash(slot, Date.now() - forkedAt);
+          if (delay === null) throw this.crashLoop(slot, error);
+          await this.sleep(slot, delay);
+        }
+      }
+    });
+  }
+
+  private sleep(slot: Slot, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      // Not unref'd: this timer is the master's next piece of work, not the bound of a wait.
+      slot.restartTimer = setTimeout(() => {
+        slot.restartTimer = undefined;
+        resolve();
+      }, ms);
+    });
+  }
+
+  /** Counts a crash; returns the delay before the next fork, or null when the crash limit is reached. */
+  private recordCrash(slot: Slot, uptime: number): number | null {
+    const { throttle, backoff, maxDelay, maxCrashes, window } = this.options.crash;
+    const now = Date.now();
+    slot.crashes = slot.crashes.filter((t) => now - t < window);
+    slot.crashes.push(now);
+    if (maxCrashes > 0 && slot.crashes.length >= maxCrashes) return null;
+    const base = backoff === 'constant' ? throttle : throttle * 2 ** (slot.crashes.length - 1);
+    const delay = Math.min(maxDelay, Math.max(0, base - uptime));
+    this.emit('worker:crash-delay', { slot: slot.index, delay, crashes: slot.crashes.length });
+    log('slot %d: crash %d within %d ms, next fork in %d ms', slot.index, slot.crashes.length, window, delay);
+    return delay;
+  }
+
+  private crashLoop(slot: Slot, cause?: unknown): MasterProcessError {
+    const { maxCrashes, window } = this.options.crash;
+    const error = new MasterProcessError(
+      ErrorCode.CRASH_LOOP,
+      `slot ${slot.index} crashed ${slot.crashes.length} times within ${window} ms (limit crash.maxCrashes=${maxCrashes}); the master stops with exit code 1 so the service manager can take over. Fix the crash, or raise crash.maxCrashes.`,
+      { cause },
+    );
+    warn(error.message);
+    void this.stop(1, 'crash loop');
+    return error;
+  }
+
+  private onCrash(record: WorkerRecord): void {
+    const slot = this.slots[record.slot]!;
+    if (this.options.crash.mode === 'exit') {
+      warn(`worker ${record.pid} (slot ${slot.index}) crashed and option crash is "exit": stopping with exit code 1.`);
+      void this.stop(1, 'worker crashed');
+      return;
+    }
+    const delay = this.recordCrash(slot, Date.now() - record.forkedAt);
+    if (delay === null) {
+      this.crashLoop(slot);
+      return;
+    }
+    const restart = () => this.fillSlot(slot, 'crash').catch((error) => log('slot %d: not restarted: %s', slot.index, message(error)));
+    if (delay === 0) void restart();
+    else void this.sleep(slot, delay).then(restart);
+  }
+
+  // ---- workers -----------------------------------------------------------------------------
+
+  private async fork(slot: number, generation: number, reason: ForkReason): Promise<WorkerRecord> {
+    if (this.stopPromise) throw stoppingError('fork a worker');
+    const context: ForkContext = { slot, generation, reason, env: {} };
+    await this.host.run('beforeFork', [context], { bail: true });
+    // A plugin may have stopped the master from beforeFork (the version guard does).
+    if (this.stopPromise) throw stoppingError('fork a worker');
+    const worker = cluster.fork({
+      ...this.options.env,
+      ...context.env,
+      WORKER_INDEX: String(slot),
+      RELOAD_INDEX: String(generation),
+      PPID: String(process.pid),
+      [ENV.WORKER]: '1',
+      [ENV.KILL_TIMEOUT]: String(this.options.killTimeout),
+      [ENV.AUTO_DRAIN]: this.options.drain ? '1' : '0',
+      [ENV.WATCHDOG]: this.options.watchdog ? '1' : '0',
+    });
+    const record = new WorkerRecord(worker, slot, generation, reason);
+    this.records.add(record);
+    this.wire(record);
+    log('PID/%d: forked for slot %d, generation %d (%s)', record.pid, slot, generation, reason);
+    this.emit('worker:fork', record.view());
+    return record;
+  }
+
+  /** Fork and wait until ready; a worker that is not ready in time is retired and the fork fails. */
+  private async forkReady(slot: number, generation: number, reason: ForkReason, forked?: (r: WorkerRecord) => void): Promise<WorkerRecord> {
+    const record = await this.fork(slot, generation, reason);
+    forked?.(record);
+    const { readyTimeout } = this.options;
+    try {
+      await withTimeout(record.ready.promise, readyTimeout, () =>
+        new MasterProcessError(
+          ErrorCode.READY_TIMEOUT,
+          `worker ${record.pid} (slot ${slot}, generation ${generation}) was not ready within ${readyTimeout} ms (option readyTimeout)` +
+            (this.options.readyOn === 'message' ? '; with readyOn "message" the app must call ready() from @master-process/core/worker' : '; it never emitted `listening`'),
+        ),
+      );
+    } catch (error) {
+      void this.retire(record, 'not ready');
+      throw error;
+    }
+    return record;
+  }
+
+  private wire(record: WorkerRecord): void {
+    const { worker } = record;
+    worker.on('online', () => {
+      if (record.state === 'forked') record.state = 'online';
+    });
+    worker.on('listening', (address: ListeningAddress) => void this.onListening(record, address));
+    worker.on('message', (payload: unknown) => {
+      if (this.options.readyOn === 'message' && isControlMessage(payload, 'ready')) this.markReady(record);
+      this.emit('worker:message', record.view(), payload);
+    });
+    worker.on('disconnect', () => {
+      // Out of rotation and drained: now the app may clean up.
+      if (record.retiring) record.signal('SIGTERM');
+    });
+    worker.on('error', (error: Error) => log('PID/%d: worker error: %s', record.pid, error.message));
+    worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => this.onWorkerExit(record, code, signal));
+  }
+
+  private async onListening(record: WorkerRecord, address: ListeningAddress): Promise<void> {
+    if (record.retiring) return;
+    if (record.state === 'forked' || record.state === 'online') record.state = 'listening';
+    log('PID/%d: listening on %s', record.pid, address.port ?? address.address);
+    this.emit('worker:listening', record.view(), address);
+    await this.host.run('onListening', [record.view(), address]);
+    if (!record.listenedOnce && this.options.readyOn === 'listening') this.markReady(record);
+    record.listenedOnce = true;
+  }
+
+  private markReady(record: WorkerRecord): void {
+    if (record.ready.settled || record.retiring || record.state === 'exited') return;
+    record.state = 'ready';
+    record.readyAt = Date.now();
+    record.ready.resolve();
+    log('PID/%d: ready (slot %d, generation %d) after %d ms', record.pid, record.slot, record.generation, record.readyAt - record.forkedAt);
+    this.emit('worker:ready', record.view());
+  }
+
+  private onWorkerExit(record: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
+    for (const timer of record.timers) clearTimeout(timer);
+    this.records.delete(record);
+    record.state = 'exited';
+    const exit: WorkerExit = { code, signal, expected: record.retiring };
+    record.ready.reject(
+      new MasterProcessError(
+        ErrorCode.WORKER_EXIT,
+        `worker ${record.pid} (slot ${record.slot}, generation ${record.generation}) exited before it was ready (code ${code}, signal ${signal})`,
+      ),
+    );
+    record.exited.resolve(exit);
+    log('PID/%d: exited (code %s, signal %s, %s)', record.pid, code, signal, exit.expected ? 'retired' : 'unexpected');
+    this.emit('worker:exit', record.view(), exit);
+    void this.host.run('onWorkerExit', [record.view(), exit]);
+    const slot = this.slots[record.slot]!;
+    if (!exit.expected && slot.current === record) {
+      slot.current = undefined;
+      if (!this.stopPromise) this.onCrash(record);
+    }
+  }
+
+  /**
+   * Retire a worker: out of rotation first (`disconnect`, which also drains its servers),
+   * SIGTERM once drained (at the latest half-way through the kill timeout, so clean-up code runs),
+   * SIGKILL at the kill timeout.
+   */
+  private retire(record: WorkerRecord, reason: string): Promise<WorkerExit> {
+    if (record.retiring || record.state === 'exited') return record.exited.promise;
+    record.retiring = true;
+    record.state = 'disconnecting';
+    const { killTimeout } = this.options;
+    log('PID/%d: retiring (%s): disconnect, SIGTERM when drained, SIGKILL in %d ms', record.pid, reason, killTimeout);
+    this.emit('worker:retire', record.view(), reason);
+    const term = setTimeout(() => record.signal('SIGTERM'), Math.floor(killTimeout / 2));
+    const kill = setTimeout(() => {
+      log('PID/%d: still alive after %d ms: SIGKILL', record.pid, killTimeout);
+      record.signal('SIGKILL');
+    }, killTimeout);
+    term.unref();
+    kill.unref();
+    record.timers.push(term, kill);
+    if (record.worker.isConnected()) record.worker.disconnect();
+    else record.signal('SIGTERM');
+    return record.exited.promise;
+  }
+
+  // ---- reload ------------------------------------------------------------------------------
+
+  reload(): Promise<ReloadResult> {
+    if (this.stopPromise) return Promise.reject(stoppingError('reload'));
+    if (this.currentState === 'idle') {
+      return Promise.reject(new MasterProcessError(ErrorCode.NOT_RUNNING, 'reload() was called before start(). Start the master first.'));
+    }
+    if (this.reloading) {
+      // Coalesce: however many requests arrive during a reload, one follow-up reload runs after it.
+      this.followUp ??= deferred<ReloadResult>();
+      log('reload requested during a reload: coalesced into one follow-up');
+      return this.followUp.promise;
+    }
+    return this.beginReload();
+  }
+
+  private beginReload(): Promise<ReloadResult> {
+    const run = (async () => {
+      await this.startPromise?.catch(() => {});
+      return this.runReload();
+    })();
+    this.reloading = run;
+    const next = () => {
+      this.reloading = undefined;
+      const follow = this.followUp;
+      this.followUp = undefined;
+      if (!follow) return;
+      if (this.stopPromise) follow.reject(stoppingError('reload'));
+      else this.beginReload().then(follow.resolve, follow.reject);
+    };
+    run.then(next, next);
+    return run;
+  }
+
+  /**
+   * The reload state machine, batch by batch (`reload.concurrency` slots at a time):
+   *   spawning → waiting ready → (all ready) retiring old → next batch → done
+   *                           ↘ (one failed) aborting: retire the new ones, old ones keep serving → failed
+   */
+  private async runReload(): Promise<ReloadResult> {
+    if (this.stopPromise) throw stoppingError('reload');
+    const generation = ++this.lastGeneration;
+    const startedAt = Date.now();
+    const { concurrency } = this.options.reload;
+    log('reload %d: start (%d slot(s), %d at a time)', generation, this.slots.length, concurrency);
+    this.emit('reload:start', { generation });
+    const retired: Promise<WorkerExit>[] = [];
+    try {
+      for (let first = 0; first < this.slots.length; first += concurrency) {
+        const batch = this.slots.slice(first, first + concurrency);
+        await this.withSlots(batch, async () => {
+          const spawned: WorkerRecord[] = [];
+          const forks = batch.map((slot) => this.forkReady(slot.index, generation, 'reload', (r) => spawned.push(r)));
+          const results = await Promise.allSettled(forks.map((fork) => fork.catch((error) => {
+            // Abort the batch at the first failure instead of waiting for the others' timeouts.
+            for (const record of spawned) void this.retire(record, `reload ${generation} aborted`);
+            throw error;
+          })));
+          const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+          if (failure) {
+            for (const record of spawned) void this.retire(record, `reload ${generation} aborted`);
+            throw failure.reason;
+          }
+          batch.forEach((slot, k) => {
+            const old = slot.current;
+            slot.current = (results[k] as PromiseFulfilledResult<WorkerRecord>).value;
+            if (old) retired.push(this.retire(old, `replaced by generation ${generation}`));
+          });
+          this.servingGeneration = generation;
+        });
+        // With fewer slots at a time than workers, wait for the old ones to exit: memory stays flat.
+        if (concurrency < this.slots.length) await Promise.all(retired);
+      }
+      await Promise.all(retired);
+    } catch (cause) {
+      const error = isStopping(cause)
+        ? (cause as MasterProcessError)
+        : new MasterProcessError(
+            ErrorCode.RELOAD_FAILED,
+            `reload ${generation} failed: ${message(cause)}. The previous workers keep serving` +
+              (concurrency < this.slots.length && this.servingGeneration === generation ? ' (slots of batches already swapped stay on the new generation)' : '') +
+              '; fix the new version and reload again.',
+            { cause },
+          );
+      log('reload %d: failed: %s', generation, error.message);
+      if (!isStopping(cause)) warn(error.message);
+      this.emit('reload:failed', { generation, error });
+      throw error;
+    }
+    const result: ReloadResult = { generation, workers: [...this.workers], duration: Date.now() - startedAt };
+    log('reload %d: done in %d ms: %o', generation, result.duration, result.workers.map((w) => w.pid));
+    this.emit('reload:done', result);
+    return result;
+  }
+
+  async replace(slotIndex: number, reason: string, options: { pid?: number } = {}): Promise<WorkerInfo> {
+    if (!Number.isInteger(slotIndex) || slotIndex < 0 || slotIndex >= this.slots.length) {
+      throw new MasterProcessError(ErrorCode.INVALID_SLOT, `replace(): no slot ${JSON.stringify(slotIndex)}. Accepted: an integer from 0 to ${this.slots.length - 1}.`);
+    }
+    if (this.stopPromise) throw stoppingError('replace a worker');
+    const slot = this.slots[slotIndex]!;
+    return this.withSlots([slot], async () => {
+      const old = slot.current;
+      // The worker asked about may already be gone (crashed, reloaded): nothing left to replace.
+      if (options.pid !== undefined && old?.pid !== options.pid) {
+        log('slot %d: replace of PID/%d skipped: slot now served by %s', slotIndex, options.pid, old?.pid ?? 'nobody');
+        return old?.view() ?? Promise.reject(new MasterProcessError(ErrorCode.WORKER_EXIT, `replace(): worker ${options.pid} is gone and slot ${slotIndex} is empty`));
+      }
+      const fresh = await this.forkReady(slotIndex, this.servingGeneration, 'replace');
+      slot.current = fresh;
+      if (old) void this.retire(old, reason);
+      log('slot %d: PID/%s replaced by PID/%d (%s)', slotIndex, old?.pid ?? '-', fresh.pid, reason);
+      if (old) this.emit('slot:replaced', { slot: slotIndex, reason, old: old.view(), worker: fresh.view() });
+      return fresh.view();
+    });
+  }
+
+  // ---- stop and signals -------------------------------------------------------------------
+
+  stop(code = 0, reason = 'stop'): Promise<void> {
+    if (this.stopPromise) return this.stopPromise;
+    if (!Number.isInteger(code) || code < 0 || code > 255) return Promise.reject(invalidValue({ option: 'stop(code)' }, code, 'an integer exit code from 0 to 255'));
+    this.stopPromise = this.runStop({ code, reason });
+    return this.stopPromise;
+  }
+
+  private async runStop(info: StopInfo): Promise<void> {
+    this.currentState = 'stopping';
+    log('stopping (%s, exit code %d): retiring %d worker(s)', info.reason, info.code, this.records.size);
+    this.emit('master:stopping', info);
+    for (const slot of this.slots) if (slot.restartTimer) clearTimeout(slot.restartTimer);
+    await Promise.all([...this.records].map((record) => this.retire(record, info.reason)));
+    await this.host.run('onExit', [info]);
+    for (const [signal, handler] of this.signalHandlers) process.off(signal, handler);
+    this.signalHandlers.clear();
+    process.off('exit', this.killOnExit);
+    this.currentState = 'stopped';
+    log('stopped (exit code %d)', info.code);
+    this.emit('master:stopped', info);
+    if (this.options.exitProcess) process.exit(info.code);
+  }
+
+  private installSignals(): void {
+    const listen = (signal: NodeJS.Signals, act: () => void) => {
+      const handler = () => {
+        log('%s received', signal);
+        act();
+      };
+      this.signalHandlers.set(signal, handler);
+      process.on(signal, handler);
+    };
+    // Plugins hear about core signals, but never hold up the master's own response to them.
+    const notify = (signal: NodeJS.Signals) => void this.host.run('onSignal', [signal]);
+    listen('SIGHUP', () => {
+      notify('SIGHUP');
+      this.reload().catch(() => {}); // already logged, printed and emitted as reload:failed
+    });
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      listen(signal, () => {
+        notify(signal);
+        if (!this.stopPromise) {
+          void this.stop(0, signal);
+          return;
+        }
+        // A second stop signal: the operator is out of patience.
+        warn(`${signal} during stop: killing the remaining workers now.`);
+        for (const record of this.records) record.signal('SIGKILL');
+      });
+    }
+    for (const signal of this.host.signals) {
+      listen(signal, () => void this.host.run('onSignal', [signal], { only: (p) => p.signals?.includes(signal) ?? false }));
+    }
+  }
+}
+
+/** Create a master. Nothing is forked until `start()`. */
+export function createMaster(options: MasterOptions = {}): Master {
+  return new MasterImpl(options) as unknown as Master;
+}

@@ -1,0 +1,236 @@
+import type { MasterProcessError } from './errors.js';
+
+export type Awaitable<T> = T | Promise<T>;
+
+/**
+ * A worker's life, in Node's words: `forked` → `online` → `listening` → `ready`
+ * → `disconnecting` (out of rotation, draining) → `exited`.
+ */
+export type WorkerState = 'forked' | 'online' | 'listening' | 'ready' | 'disconnecting' | 'exited';
+
+/** Why a worker was forked. */
+export type ForkReason = 'start' | 'reload' | 'crash' | 'replace';
+
+/** A read-only view of one worker. */
+export interface WorkerInfo {
+  /** Cluster worker id (unique within the master's life). */
+  readonly id: number;
+  readonly pid: number;
+  /** Slot index, 0..workers-1; exported to the worker as `WORKER_INDEX`. */
+  readonly slot: number;
+  /** Reload generation; exported as `RELOAD_INDEX`. 0 at start, +1 per reload. */
+  readonly generation: number;
+  readonly state: WorkerState;
+  readonly reason: ForkReason;
+  /** ms since epoch. */
+  readonly forkedAt: number;
+  readonly readyAt?: number;
+}
+
+export interface ListeningAddress {
+  address: string | null;
+  port?: number;
+  /** 4, 6, or -1 for a unix socket / named pipe (then `address` is the path). */
+  addressType: number | string;
+}
+
+export interface WorkerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** True when the master retired it (reload, replace, stop); false for a crash. */
+  expected: boolean;
+}
+
+/** What `beforeFork` receives: the fork about to happen. Plugins may add to `env`. */
+export interface ForkContext {
+  readonly slot: number;
+  readonly generation: number;
+  readonly reason: ForkReason;
+  /** Extra environment for this worker only; mutate to add variables. */
+  readonly env: Record<string, string>;
+}
+
+export interface StopInfo {
+  /** The process exit code the master will use. */
+  code: number;
+  /** A short why: `SIGTERM`, `crash loop`, `version changed`... */
+  reason: string;
+}
+
+export interface ReloadResult {
+  generation: number;
+  /** Workers that now serve. */
+  workers: WorkerInfo[];
+  /** ms from start of the reload until every old worker had exited. */
+  duration: number;
+}
+
+/**
+ * The whole plugin contract. A plugin is a plain object, usually returned by a factory:
+ * `monitor({ maxCpu: 90 })` → `{ name: 'monitor', setup() {...}, onWorkerExit() {...} }`.
+ *
+ * - Hooks of all plugins run in registration order, one after the other; async hooks are awaited.
+ * - Each hook call is bounded by the master's `hookTimeout`.
+ * - A throw (or a timeout) is wrapped in a `MasterProcessError` (`MP_ERR_PLUGIN_HOOK` /
+ *   `MP_ERR_HOOK_TIMEOUT`) that names the plugin and the hook, logged and emitted as `plugin:error`.
+ *   In `beforeFork` it aborts that fork (during a reload: the reload fails, old workers keep serving);
+ *   in `setup` it aborts `start()`; elsewhere the master carries on.
+ */
+export interface Plugin<Api = unknown> {
+  /** Unique among the master's plugins; used in errors and logs. */
+  name: string;
+  /** Signals besides SIGHUP/SIGTERM/SIGINT this plugin handles; the master listens for them and calls `onSignal`. */
+  signals?: readonly NodeJS.Signals[];
+  /** Offered to other plugins through `master.plugin(name)`, so they need not import each other. */
+  api?: Api;
+  /** Once, in `start()`, before the first fork. Keep the `master` to use its API later. */
+  setup?(master: Master): Awaitable<void>;
+  /** Before every fork (start, reload, crash, replace). Throw to refuse the fork. */
+  beforeFork?(fork: ForkContext): Awaitable<void>;
+  /** A worker's server is listening (once per server). */
+  onListening?(worker: WorkerInfo, address: ListeningAddress): Awaitable<void>;
+  /** A worker exited, whether retired (`expected`) or crashed. */
+  onWorkerExit?(worker: WorkerInfo, exit: WorkerExit): Awaitable<void>;
+  /** A signal reached the master: SIGHUP/SIGTERM/SIGINT (before the master acts) and those in `signals`. */
+  onSignal?(signal: NodeJS.Signals): Awaitable<void>;
+  /** The master is stopping: every worker has exited. Clean up files, timers, watchers. */
+  onExit?(info: StopInfo): Awaitable<void>;
+}
+
+/** Hook names, for validating plugin objects. */
+export const HOOK_NAMES = ['setup', 'beforeFork', 'onListening', 'onWorkerExit', 'onSignal', 'onExit'] as const;
+export type HookName = (typeof HOOK_NAMES)[number];
+
+export interface CrashOptions {
+  /** A worker that dies within this long of starting is replaced only after the rest of it (env `WORKER_THROTTLE`, default 1s). */
+  throttle?: number | string;
+  /** `exponential` (default): the delay doubles with each consecutive crash of a slot; `constant` (env `RESTART_BACKOFF=constant`). */
+  backoff?: 'exponential' | 'constant';
+  /** Longest delay between crash restarts (default 30s). */
+  maxDelay?: number | string;
+  /** This many crashes of one slot within `window` stop the master with exit code 1 (default 5; 0 = never). */
+  maxCrashes?: number;
+  /** Default 60s. */
+  window?: number | string;
+}
+
+export interface ReloadOptions {
+  /** How many slots are replaced at once (default: all). 1 keeps memory flat: at most workers+1 alive. */
+  concurrency?: number;
+}
+
+export interface MasterOptions {
+  /** Worker script (default: the master's own script, `process.argv[1]`, as `cluster` does). */
+  exec?: string;
+  /** Worker arguments (default: the master's own, `process.argv.slice(2)`). */
+  args?: readonly string[];
+  /** Extra Node flags for workers (default: the master's `process.execArgv`). */
+  execArgv?: readonly string[];
+  /** Extra environment for every worker. */
+  env?: Record<string, string | undefined>;
+  /** Number of workers: a positive integer, `'MAX'` or `'AUTO'` (env `WORKERS`, default 1). */
+  workers?: number | string;
+  /** Time a retiring worker gets between leaving rotation and SIGKILL (env `MAX_KILL_TIMEOUT`, default 5s). */
+  killTimeout?: number | string;
+  /** A new worker not ready within this is killed and the fork fails (default 30s). */
+  readyTimeout?: number | string;
+  /** When a worker counts as ready: its first `listening` (default), or an explicit `ready()` from `@master-process/core/worker`. */
+  readyOn?: 'listening' | 'message';
+  /** Crash policy; `'exit'`: any worker crash stops the master with exit code 1 (the seed behaviour). */
+  crash?: CrashOptions | 'exit';
+  reload?: ReloadOptions;
+  /** Bound for every plugin hook call (default 10s). */
+  hookTimeout?: number | string;
+  /**
+   * Preload the worker-side drain into every worker (`--require`), so a plain app that never heard of
+   * master-process still drains without a failed request (default true; env `MASTER_PROCESS_DRAIN=0` turns it off).
+   */
+  drain?: boolean;
+  /** Workers kill themselves when the master dies, even with a blocked event loop (default true). */
+  watchdog?: boolean;
+  /** Exit the process with the stop code once the master has stopped (default true). */
+  exitProcess?: boolean;
+  /** Listen for SIGHUP/SIGTERM/SIGINT and plugin signals (default true). */
+  handleSignals?: boolean;
+  plugins?: readonly Plugin[];
+}
+
+/** The options after parsing and defaults, as the master uses them. */
+export interface ResolvedOptions {
+  exec: string;
+  args: string[];
+  execArgv: string[];
+  env: Record<string, string>;
+  workers: number;
+  killTimeout: number;
+  readyTimeout: number;
+  readyOn: 'listening' | 'message';
+  crash: { mode: 'restart' | 'exit'; throttle: number; backoff: 'exponential' | 'constant'; maxDelay: number; maxCrashes: number; window: number };
+  reload: { concurrency: number };
+  hookTimeout: number;
+  drain: boolean;
+  watchdog: boolean;
+  exitProcess: boolean;
+  handleSignals: boolean;
+}
+
+export type MasterState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+export interface MasterEvents {
+  'worker:fork': [worker: WorkerInfo];
+  'worker:listening': [worker: WorkerInfo, address: ListeningAddress];
+  'worker:ready': [worker: WorkerInfo];
+  'worker:retire': [worker: WorkerInfo, reason: string];
+  'worker:exit': [worker: WorkerInfo, exit: WorkerExit];
+  'worker:message': [worker: WorkerInfo, message: unknown];
+  'worker:crash-delay': [info: { slot: number; delay: number; crashes: number }];
+  'reload:start': [info: { generation: number }];
+  'reload:done': [result: ReloadResult];
+  'reload:failed': [info: { generation: number; error: MasterProcessError }];
+  'slot:replaced': [info: { slot: number; reason: string; old: WorkerInfo; worker: WorkerInfo }];
+  'plugin:error': [error: MasterProcessError];
+  'master:ready': [workers: WorkerInfo[]];
+  'master:stopping': [info: StopInfo];
+  'master:stopped': [info: StopInfo];
+  /**
+   * Shared vocabulary between plugins that must not import each other: anyone may ask resource
+   * monitoring to pause (a profiler, a maintenance task) and resume; a monitor plugin obeys.
+   */
+  'monitoring:pause': [info: { source: string; reason?: string }];
+  'monitoring:resume': [info: { source: string; reason?: string }];
+}
+
+export type MasterEventName = keyof MasterEvents;
+/** Listener arguments for a core event, or `unknown[]` for a custom (plugin) event. */
+export type EventArgs<E extends string> = E extends MasterEventName ? MasterEvents[E] : unknown[];
+
+export interface Master {
+  readonly pid: number;
+  readonly state: MasterState;
+  /** The generation new forks get (the newest one that was started). */
+  readonly generation: number;
+  readonly options: Readonly<ResolvedOptions>;
+  /** A snapshot of live workers, serving and retiring, sorted by slot then generation. */
+  readonly workers: readonly WorkerInfo[];
+  /** Fork every slot and resolve once all are ready. */
+  start(): Promise<void>;
+  /**
+   * Rolling reload: fork a new generation, retire each old worker once its replacement is ready.
+   * Rejects with `MP_ERR_RELOAD_FAILED` when the new generation is not ready; the old one keeps serving.
+   * A call during a reload is coalesced into one follow-up reload.
+   */
+  reload(): Promise<ReloadResult>;
+  /** Replace one slot's worker (fork new → ready → retire old). Waits its turn if the slot is busy. */
+  replace(slot: number, reason: string): Promise<WorkerInfo>;
+  /** Graceful stop: drain and retire every worker, run `onExit`, then (with `exitProcess`) exit with `code`. */
+  stop(code?: number, reason?: string): Promise<void>;
+  /** Send a message to a worker (by pid), if it is still connected. Returns false otherwise. */
+  send(pid: number, message: unknown): boolean;
+  /** Another plugin's `api`, by plugin name ("direct plugin communication"). */
+  plugin<Api = unknown>(name: string): Api | undefined;
+  on<E extends string>(event: E, listener: (...args: EventArgs<E>) => void): this;
+  once<E extends string>(event: E, listener: (...args: EventArgs<E>) => void): this;
+  off<E extends string>(event: E, listener: (...args: EventArgs<E>) => void): this;
+  /** Emit a custom event for other plugins (use a `plugin-name:event` name). */
+  emit<E extends string>(event: E, ...args: EventArgs<E>): boolean;
+}

@@ -1,0 +1,59 @@
+// The worker side of master-process: what an app may call from inside a worker.
+import cluster from 'node:cluster';
+import { closeAll } from './drain.js';
+import { ENV, MESSAGE_KEY } from './protocol.js';
+
+export { drain, type DrainOptions } from './drain.js';
+
+/** True inside a worker forked by a master-process master. */
+export const isWorker: boolean = cluster.isWorker && process.env[ENV.WORKER] === '1';
+/** This worker's slot (`WORKER_INDEX`), 0 outside a master. */
+export const workerIndex: number = Number(process.env.WORKER_INDEX ?? 0);
+/** This worker's generation (`RELOAD_INDEX`), 0 outside a master. */
+export const reloadIndex: number = Number(process.env.RELOAD_INDEX ?? 0);
+
+/**
+ * Tell the master this worker is ready for traffic. Needed only when the master runs with
+ * `readyOn: 'message'` (apps that warm caches after `listen`). Returns false outside a master.
+ */
+export function ready(): boolean {
+  if (!isWorker || !process.connected || !process.send) return false;
+  process.send({ [MESSAGE_KEY]: 'ready' });
+  return true;
+}
+
+type ShutdownHandler = () => unknown;
+const handlers: ShutdownHandler[] = [];
+let shuttingDown: Promise<void> | undefined;
+
+/** Drain every server, run the shutdown handlers in order, then exit 0. */
+export function shutdown(): Promise<void> {
+  shuttingDown ??= (async () => {
+    await closeAll();
+    for (const handler of handlers) {
+      try {
+        await handler();
+      } catch (error) {
+        process.stderr.write(`master-process: an onShutdown handler failed: ${(error as Error)?.stack ?? error}\n`);
+        process.exitCode = 1;
+      }
+    }
+    process.exit();
+  })();
+  return shuttingDown;
+}
+
+/**
+ * Run `fn` when this worker is told to stop (SIGTERM, sent by the master once the worker is out of
+ * rotation and drained). Handlers run in order and are awaited; then the worker exits.
+ * Returns a function that unregisters `fn`.
+ */
+export function onShutdown(fn: ShutdownHandler): () => void {
+  if (typeof fn !== 'function') throw new TypeError('onShutdown(fn): fn must be a function');
+  if (handlers.length === 0) process.once('SIGTERM', () => void shutdown());
+  handlers.push(fn);
+  return () => {
+    const at = handlers.indexOf(fn);
+    if (at >= 0) handlers.splice(at, 1);
+  };
+}

@@ -1,0 +1,21 @@
+// The small vocabulary the master and its workers share over the cluster IPC channel.
+// Messages are objects with this one key, so they never collide with an app's own messages.
+export const MESSAGE_KEY = 'master-process';
+
+export type ControlMessage = { [MESSAGE_KEY]: 'ready' };
+
+export function isControlMessage(message: unknown, kind: ControlMessage[typeof MESSAGE_KEY]): boolean {
+  return typeof message === 'object' && message !== null && (message as Record<string, unknown>)[MESSAGE_KEY] === kind;
+}
+
+/** Environment the master gives each worker, beside the original WORKER_INDEX / RELOAD_INDEX / PPID. */
+export const ENV = {
+  /** Set to "1" in every worker the master forks. */
+  WORKER: 'MASTER_PROCESS_WORKER',
+  /** The master's kill timeout (ms): how long a retiring worker has to drain. */
+  KILL_TIMEOUT: 'MASTER_PROCESS_KILL_TIMEOUT',
+  /** "1" when the preload applies the drain to every HTTP server the app creates. */
+  AUTO_DRAIN: 'MASTER_PROCESS_AUTO_DRAIN',
+  /** "1" when the watchdog is on. */
+  WATCHDOG: 'MASTER_PROCESS_WATCHDOG',
+} as const;
