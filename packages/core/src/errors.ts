@@ -21,8 +21,9 @@ export const ErrorCode = {
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 export class MasterProcessError extends Error {
-  readonly code: ErrorCodeValue;
-  constructor(code: ErrorCodeValue, message: string, options?: { cause?: unknown }) {
+  /** One of `ErrorCode`, or a plugin's own `MP_ERR_<PLUGIN>_*` code. */
+  readonly code: ErrorCodeValue | (string & {});
+  constructor(code: ErrorCodeValue | (string & {}), message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'MasterProcessError';
     this.code = code;
