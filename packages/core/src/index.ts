@@ -1,8 +1,8 @@
 export { createMaster } from './master.js';
 export { ErrorCode, MasterProcessError, invalidValue, describeSource, type ErrorCodeValue, type ValueSource } from './errors.js';
-export { createLogger, ROOT_NAMESPACE, type Logger } from './log.js';
+export { createLogger, ROOT_NAMESPACE, warn, type Logger } from './log.js';
 export {
-  parseBoolean, parseDuration, parseNumber, parseOneOf, parseWorkers, resolveSetting,
+  assertKnownKeys, parseBoolean, parseDuration, parseNumber, parseOneOf, parseWorkers, resolveSetting,
   type NumberRange, type Setting,
 } from './parse.js';
 export { resolveOptions } from './options.js';

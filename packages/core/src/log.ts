@@ -19,3 +19,8 @@ export type Logger = createDebug.Debugger;
 export function createLogger(name: string): Logger {
   return createDebug(`${ROOT_NAMESPACE}:${name}`);
 }
+
+/** Printed whatever DEBUG says: for what an operator must see (a failed reload, a refused start, a quitting master). */
+export function warn(text: string): void {
+  process.stderr.write(`${ROOT_NAMESPACE}: ${text}\n`);
+}

@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { ErrorCode, MasterProcessError, invalidValue } from './errors.js';
-import { createLogger } from './log.js';
+import { createLogger, warn } from './log.js';
 import { resolveOptions } from './options.js';
 import { PluginHost, validatePlugins } from './plugins.js';
 import type {
@@ -98,10 +98,6 @@ const stoppingError = (what: string) =>
 const isStopping = (error: unknown) => (error as MasterProcessError)?.code === ErrorCode.STOPPING;
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-/** Printed whatever DEBUG says: an operator must see why a reload failed or the master quit. */
-function warn(text: string): void {
-  process.stderr.write(`master-process: ${text}\n`);
-}
 
 function preloadPath(): string {
   return createRequire(import.meta.url).resolve('@master-process/core/preload');
@@ -192,7 +188,9 @@ class MasterImpl extends EventEmitter {
       await Promise.all(this.slots.map((slot) => this.fillSlot(slot, 'start')));
     } catch (error) {
       if (!this.stopPromise) {
-        warn(`start failed: ${message(error)}`);
+        // A plugin's failure was printed already, with the plugin's name.
+        const code = (error as MasterProcessError).code;
+        if (code !== ErrorCode.PLUGIN_HOOK && code !== ErrorCode.HOOK_TIMEOUT) warn(`start failed: ${message(error)}`);
         void this.stop(1, 'start failed');
       }
       throw error;
@@ -558,8 +556,15 @@ class MasterImpl extends EventEmitter {
     log('stopping (%s, exit code %d): retiring %d worker(s)', info.reason, info.code, this.records.size);
     this.emit('master:stopping', info);
     for (const slot of this.slots) if (slot.restartTimer) clearTimeout(slot.restartTimer);
-    await Promise.all([...this.records].map((record) => this.retire(record, info.reason)));
-    await this.host.run('onExit', [info]);
+    // Once the workers are gone, only unref'd timers bound the onExit hooks: a hook that never resolves
+    // would let the process end early (exit code 0, no master:stopped). Stopping is work: hold the loop.
+    const hold = setInterval(() => {}, 1 << 30);
+    try {
+      await Promise.all([...this.records].map((record) => this.retire(record, info.reason)));
+      await this.host.run('onExit', [info]);
+    } finally {
+      clearInterval(hold);
+    }
     for (const [signal, handler] of this.signalHandlers) process.off(signal, handler);
     this.signalHandlers.clear();
     process.off('exit', this.killOnExit);

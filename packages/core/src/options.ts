@@ -1,5 +1,5 @@
 import { ErrorCode, MasterProcessError, invalidValue } from './errors.js';
-import { parseBoolean, parseDuration, parseNumber, parseOneOf, parseWorkers, resolveSetting } from './parse.js';
+import { assertKnownKeys, parseBoolean, parseDuration, parseNumber, parseOneOf, parseWorkers, resolveSetting } from './parse.js';
 import type { MasterOptions, ResolvedOptions } from './types.js';
 
 const KNOWN = new Set([
@@ -14,18 +14,11 @@ function stringArray(name: string, value: unknown, fallback: string[]): string[]
   return [...value];
 }
 
-function checkKeys(where: string, value: object, known: Set<string>): void {
-  for (const key of Object.keys(value)) {
-    if (!known.has(key)) {
-      throw new MasterProcessError(ErrorCode.INVALID_OPTION, `@master-process/core: unknown option \`${where}${key}\`. Accepted: ${[...known].join(', ')}.`);
-    }
-  }
-}
 
 /** Explicit options win over environment variables; environment variables win over defaults. */
 export function resolveOptions(options: MasterOptions = {}, environment: NodeJS.ProcessEnv = process.env): ResolvedOptions {
   if (options === null || typeof options !== 'object') throw invalidValue({ option: 'options' }, options, 'an options object');
-  checkKeys('', options, KNOWN);
+  assertKnownKeys(options, KNOWN);
   const exec = options.exec ?? process.argv[1];
   if (typeof exec !== 'string' || exec === '') throw invalidValue({ option: 'exec' }, exec, 'the path of the worker script');
 
@@ -44,11 +37,11 @@ export function resolveOptions(options: MasterOptions = {}, environment: NodeJS.
     throw invalidValue({ option: 'crash' }, crashOpt, '"exit" or an object { throttle, backoff, maxDelay, maxCrashes, window }');
   }
   const crash = typeof crashOpt === 'object' ? crashOpt : {};
-  checkKeys('crash.', crash, CRASH_KNOWN);
+  assertKnownKeys(crash, CRASH_KNOWN, { prefix: 'crash.' });
   if (options.reload !== undefined && (options.reload === null || typeof options.reload !== 'object')) {
     throw invalidValue({ option: 'reload' }, options.reload, 'an object { concurrency }');
   }
-  if (options.reload) checkKeys('reload.', options.reload, new Set(['concurrency']));
+  if (options.reload) assertKnownKeys(options.reload, new Set(['concurrency']), { prefix: 'reload.' });
 
   const workers = resolveSetting({ option: 'workers', value: options.workers, env: 'WORKERS', default: 1, parse: parseWorkers, environment });
   const concurrency = resolveSetting({

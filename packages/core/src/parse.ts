@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { invalidValue, type ValueSource } from './errors.js';
+import { ErrorCode, MasterProcessError, invalidValue, type ValueSource } from './errors.js';
 
 // Shared by every package: each option may also come from an environment variable,
 // and both must fail the same clear way. Explicit option > environment > default.
@@ -105,4 +105,16 @@ export function parseBoolean(value: unknown, source: ValueSource, pkg?: string):
     if (['0', 'false', 'no', 'off'].includes(v)) return false;
   }
   throw invalidValue(source, value, 'true or false (in the environment: 1/0, true/false, yes/no, on/off)', pkg);
+}
+
+/** Refuse option keys nobody reads: a typo would otherwise be silently ignored. */
+export function assertKnownKeys(value: object, known: ReadonlySet<string>, where: { prefix?: string; pkg?: string } = {}): void {
+  for (const key of Object.keys(value)) {
+    if (!known.has(key)) {
+      throw new MasterProcessError(
+        ErrorCode.INVALID_OPTION,
+        `${where.pkg ?? '@master-process/core'}: unknown option \`${where.prefix ?? ''}${key}\`. Accepted: ${[...known].join(', ')}.`,
+      );
+    }
+  }
 }

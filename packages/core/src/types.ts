@@ -220,8 +220,12 @@ export interface Master {
    * A call during a reload is coalesced into one follow-up reload.
    */
   reload(): Promise<ReloadResult>;
-  /** Replace one slot's worker (fork new → ready → retire old). Waits its turn if the slot is busy. */
-  replace(slot: number, reason: string): Promise<WorkerInfo>;
+  /**
+   * Replace one slot's worker (fork new → ready → retire old). Waits its turn if the slot is busy.
+   * With `pid`, nothing happens if that worker no longer serves the slot (it crashed or was reloaded):
+   * the slot's current worker is returned.
+   */
+  replace(slot: number, reason: string, options?: { pid?: number }): Promise<WorkerInfo>;
   /** Graceful stop: drain and retire every worker, run `onExit`, then (with `exitProcess`) exit with `code`. */
   stop(code?: number, reason?: string): Promise<void>;
   /** Send a message to a worker (by pid), if it is still connected. Returns false otherwise. */

@@ -6,13 +6,15 @@ import { isAlive, waitUntil } from './process.js';
 export const fixtures = {
   app: fileURLToPath(new URL('../fixtures/app.mjs', import.meta.url)),
   master: fileURLToPath(new URL('../fixtures/master.mjs', import.meta.url)),
+  /** A plugin that prints every hook call and can throw or hang on purpose. */
+  recorderPlugin: fileURLToPath(new URL('../fixtures/recorder-plugin.mjs', import.meta.url)),
 };
 
 export interface MasterSpec {
   options?: Record<string, unknown>;
   plugins?: { package: string; export?: string; options?: unknown }[];
-  /** Modules whose default export returns a plugin object (for test-only plugins). */
-  inlinePlugins?: string[];
+  /** Modules whose default export(options) returns a plugin object (for test-only plugins). */
+  inlinePlugins?: (string | { module: string; options?: unknown })[];
   /** Custom event names to print besides the core ones. */
   listen?: string[];
 }

@@ -12,10 +12,12 @@ export interface LoadOptions {
   /** Concurrent connections, each looping one request after another. */
   connections: number;
   keepAlive: boolean;
-  /** Stop after this long (or call `stop()`). */
+  /** Stop after this long, or when `stop()` is called; never later than 2 minutes (a load always ends by itself). */
   durationMs?: number;
   /** A request with no answer after this long counts as a `timeout` failure (default 10 s). */
   requestTimeout?: number;
+  /** How many failures `firstFailures` keeps, with their time and kind (default 20). */
+  keepFailures?: number;
 }
 
 export interface LatencySummary {
@@ -32,7 +34,7 @@ export interface LoadResult {
   failed: number;
   /** Failures by kind: ECONNRESET, ECONNREFUSED, EPIPE, socket hang up, timeout, status 503, ... */
   failures: Record<string, number>;
-  /** The first failures, for a report. */
+  /** The first `keepFailures` failures (time in epoch ms), for a report. */
   firstFailures: { t: number; kind: string; message: string }[];
   latency: LatencySummary;
   startedAt: number;
@@ -57,6 +59,8 @@ export function latencyBetween(result: LoadResult, from: number, to: number): La
   return summarize(picked);
 }
 
+const MAX_DURATION = 120_000;
+
 function kindOf(error: NodeJS.ErrnoException): string {
   if (error.message === 'socket hang up') return 'socket hang up';
   return error.code ?? error.message;
@@ -69,6 +73,7 @@ function kindOf(error: NodeJS.ErrnoException): string {
 export function runLoad(options: LoadOptions): { done: Promise<LoadResult>; stop: () => void } {
   const { target, connections, keepAlive } = options;
   const requestTimeout = options.requestTimeout ?? 10_000;
+  const keepFailures = options.keepFailures ?? 20;
   const agent = new http.Agent({ keepAlive, maxSockets: connections, maxFreeSockets: connections });
   const samples = { end: [] as number[], latency: [] as number[], pid: [] as number[] };
   const failures: Record<string, number> = {};
@@ -79,11 +84,11 @@ export function runLoad(options: LoadOptions): { done: Promise<LoadResult>; stop
   const stop = () => {
     stopped = true;
   };
-  const timer = options.durationMs ? setTimeout(stop, options.durationMs) : undefined;
+  const timer = setTimeout(stop, Math.min(options.durationMs ?? MAX_DURATION, MAX_DURATION));
 
   const fail = (kind: string, message: string) => {
     failures[kind] = (failures[kind] ?? 0) + 1;
-    if (firstFailures.length < 20) firstFailures.push({ t: Date.now(), kind, message });
+    if (firstFailures.length < keepFailures) firstFailures.push({ t: Date.now(), kind, message });
   };
 
   const once = () =>
@@ -128,7 +133,7 @@ export function runLoad(options: LoadOptions): { done: Promise<LoadResult>; stop
   };
 
   const done = Promise.all(Array.from({ length: connections }, loop)).then((): LoadResult => {
-    if (timer) clearTimeout(timer);
+    clearTimeout(timer);
     agent.destroy();
     const latencies = samples.latency.filter((_, i) => samples.pid[i]! > 0);
     const total = samples.end.length;

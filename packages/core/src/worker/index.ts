@@ -4,6 +4,7 @@ import { closeAll } from './drain.js';
 import { ENV, MESSAGE_KEY } from './protocol.js';
 
 export { drain, type DrainOptions } from './drain.js';
+export { handleProfilerSignal, type ProfilerSignalOptions } from './profiler.js';
 
 /** True inside a worker forked by a master-process master. */
 export const isWorker: boolean = cluster.isWorker && process.env[ENV.WORKER] === '1';
@@ -24,6 +25,7 @@ export function ready(): boolean {
 
 type ShutdownHandler = () => unknown;
 const handlers: ShutdownHandler[] = [];
+let listening = false;
 let shuttingDown: Promise<void> | undefined;
 
 /** Drain every server, run the shutdown handlers in order, then exit 0. */
@@ -44,13 +46,18 @@ export function shutdown(): Promise<void> {
 }
 
 /**
- * Run `fn` when this worker is told to stop (SIGTERM, sent by the master once the worker is out of
- * rotation and drained). Handlers run in order and are awaited; then the worker exits.
- * Returns a function that unregisters `fn`.
+ * Run `fn` when this worker is retired: once the master has taken it out of rotation and its servers
+ * have drained (the cluster `disconnect`), or on SIGTERM, whichever comes first. Handlers run in order
+ * and are awaited; then the worker exits. Returns a function that unregisters `fn`.
  */
 export function onShutdown(fn: ShutdownHandler): () => void {
   if (typeof fn !== 'function') throw new TypeError('onShutdown(fn): fn must be a function');
-  if (handlers.length === 0) process.once('SIGTERM', () => void shutdown());
+  if (!listening) {
+    listening = true;
+    process.once('SIGTERM', () => void shutdown());
+    // A drained worker with nothing else to do would exit before the master's SIGTERM reaches it.
+    cluster.worker?.once('disconnect', () => void shutdown());
+  }
   handlers.push(fn);
   return () => {
     const at = handlers.indexOf(fn);
