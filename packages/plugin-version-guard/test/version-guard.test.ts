@@ -1,0 +1,276 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { fixtures, freePort, startMaster, tempDir, type MasterHandle } from '@master-process/testkit';
+import { versionGuard, type VersionGuardOptions } from '../src/index.js';
+
+const packageDir = fileURLToPath(new URL('..', import.meta.url));
+const FAKE = 'fake-guarded';
+
+/** A temp app folder whose node_modules holds one package, `name` at `version`. */
+function fakeApp(name = FAKE, version = '1.0.0') {
+  const dir = tempDir('mp-version-guard-');
+  const pkg = path.join(dir.path, 'node_modules', name);
+  mkdirSync(pkg, { recursive: true });
+  const manifest = path.join(pkg, 'package.json');
+  const write = (v: string, file = manifest) => writeFileSync(file, JSON.stringify({ name, version: v, main: 'index.js' }, null, 2) + '\n');
+  write(version);
+  return { ...dir, pkg, manifest, write };
+}
+
+async function start(guard: VersionGuardOptions, env: Record<string, string> = {}, options: Record<string, unknown> = {}): Promise<MasterHandle> {
+  const port = await freePort();
+  const handle = startMaster(
+    {
+      options: { exec: fixtures.app, workers: 1, killTimeout: '5s', ...options },
+      // The fixture resolves with require() conditions: the CJS build, whose `default` is module.exports.
+      plugins: [{ package: '@master-process/plugin-version-guard', export: 'versionGuard', options: guard }],
+      listen: ['version-guard:changed'],
+    },
+    { cwd: packageDir, env: { PORT: String(port), ...env } },
+  );
+  return handle;
+}
+
+/** The master's exit, or a failure naming what it printed last. */
+function exitOf(handle: MasterHandle, timeout = 60_000) {
+  return new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`master did not exit within ${timeout} ms\n${handle.tail()}`)), timeout);
+    timer.unref();
+    void handle.exited.then((exit) => (clearTimeout(timer), resolve(exit)));
+  });
+}
+
+const stopping = (handle: MasterHandle) => handle.events.find((e) => e.ev === 'master:stopping')?.args?.[0];
+/** Every worker forked was retired by the master (disconnect, drain) and exited without SIGKILL. */
+const retiredGracefully = (handle: MasterHandle) =>
+  handle.count('worker:exit') === handle.count('worker:fork') &&
+  handle.events.filter((e) => e.ev === 'worker:exit').every((e) => e.args?.[1]?.expected === true && e.args?.[1]?.signal !== 'SIGKILL');
+
+test('a bumped version is noticed at once; SIGHUP then drains the worker and exits with code 1 instead of forking', async () => {
+  const app = fakeApp();
+  const handle = await start({ packages: [FAKE], cwd: app.path, settle: 100, interval: 100 });
+  try {
+    await handle.started();
+    app.write('1.0.1');
+    const changed = await handle.waitFor('version-guard:changed');
+    assert.deepEqual({ ...changed.args?.[0], path: undefined }, { package: FAKE, from: '1.0.0', to: '1.0.1', path: undefined });
+    // on: 'next-fork' (default): noticed and logged, but nothing happens until a fork is due.
+    assert.equal((await handle.command('state')).state, 'running');
+
+    handle.signal('SIGHUP');
+    const exit = await exitOf(handle);
+    assert.equal(exit.code, 1, handle.tail());
+    assert.equal(handle.count('worker:fork'), 1, 'no worker is forked with a changed version');
+    assert.deepEqual(stopping(handle), { code: 1, reason: `version changed: ${FAKE} 1.0.0 -> 1.0.1` });
+    assert.ok(retiredGracefully(handle), 'the serving worker was retired (drained), not killed as a crash');
+    assert.match(handle.output.join('\n'), /fake-guarded was upgraded on disk \(1\.0\.0 -> 1\.0\.1\)/);
+  } finally {
+    await handle.cleanup();
+    app.remove();
+  }
+});
+
+test("on: 'change' exits as soon as the file is replaced (rename-over), without a signal", async () => {
+  const app = fakeApp();
+  const handle = await start({ packages: [FAKE], cwd: app.path, on: 'change', settle: 100, interval: 100 });
+  try {
+    await handle.started();
+    // npm and editors write a temp file and rename it over the old one.
+    writeFileSync(`${app.manifest}.tmp`, JSON.stringify({ name: FAKE, version: '1.1.0' }));
+    renameSync(`${app.manifest}.tmp`, app.manifest);
+    const exit = await exitOf(handle);
+    assert.equal(exit.code, 1, handle.tail());
+    assert.equal(handle.count('worker:fork'), 1);
+    assert.deepEqual(stopping(handle), { code: 1, reason: `version changed: ${FAKE} 1.0.0 -> 1.1.0` });
+    assert.ok(retiredGracefully(handle));
+  } finally {
+    await handle.cleanup();
+    app.remove();
+  }
+});
+
+test('no false exit: same-version rewrite, truncate-then-write and delete-then-recreate; a reload still works; then a real bump exits', async () => {
+  const app = fakeApp();
+  const handle = await start({ packages: [FAKE], cwd: app.path, on: 'change', settle: 100, interval: 100 }, { DEBUG: 'master-process:version-guard' });
+  const logged = (text: string) => handle.output.filter((line) => line.includes(text)).length;
+  const after = (text: string, before: number, what: string) => handle.until(what, () => logged(text) > before, 30_000);
+  const still = `${FAKE}: still 1.0.0`;
+  try {
+    await handle.started();
+
+    let n = logged(still);
+    writeFileSync(app.manifest, JSON.stringify({ name: FAKE, version: '1.0.0', description: 'rewritten' }));
+    await after(still, n, 'the same-version rewrite to be checked');
+
+    n = logged('unreadable (empty)');
+    truncateSync(app.manifest, 0);
+    await after('unreadable (empty)', n, 'the truncated file to be seen');
+    n = logged(still);
+    app.write('1.0.0');
+    await after(still, n, 'the rewritten file to be checked');
+
+    n = logged('unreadable (ENOENT)');
+    unlinkSync(app.manifest);
+    await after('unreadable (ENOENT)', n, 'the deleted file to be seen');
+    n = logged(still);
+    app.write('1.0.0');
+    await after(still, n, 'the recreated file to be checked');
+
+    // A half-written file (invalid JSON) is no version either.
+    n = logged('not valid JSON');
+    writeFileSync(app.manifest, '{"name": "fake-guarded", "vers');
+    await after('not valid JSON', n, 'the half-written file to be seen');
+    n = logged(still);
+    app.write('1.0.0');
+    await after(still, n, 'the completed file to be checked');
+
+    assert.equal(handle.count('version-guard:changed'), 0);
+    assert.equal(handle.count('master:stopping'), 0, handle.tail());
+    // beforeFork lets an unchanged version through.
+    const reloaded = await handle.command('reload');
+    assert.equal(reloaded.generation, 1);
+
+    app.write('1.0.1');
+    const exit = await exitOf(handle);
+    assert.equal(exit.code, 1, 'the watcher still works after all that');
+    assert.equal(handle.count('worker:fork'), 2);
+  } finally {
+    await handle.cleanup();
+    app.remove();
+  }
+});
+
+test('a package folder replaced whole (npm) is seen, and the exit code is configurable', async () => {
+  const app = fakeApp();
+  const handle = await start({ packages: [FAKE], cwd: app.path, on: 'change', exitCode: 3, settle: 100, interval: 100 });
+  try {
+    await handle.started();
+    const fresh = path.join(app.path, 'node_modules', `.${FAKE}-new`);
+    mkdirSync(fresh);
+    app.write('2.0.0', path.join(fresh, 'package.json'));
+    renameSync(app.pkg, path.join(app.path, 'node_modules', `.${FAKE}-retired`));
+    renameSync(fresh, app.pkg);
+    const exit = await exitOf(handle);
+    assert.equal(exit.code, 3, handle.tail());
+    assert.deepEqual(stopping(handle), { code: 3, reason: `version changed: ${FAKE} 1.0.0 -> 2.0.0` });
+    assert.equal(handle.count('worker:fork'), 1);
+  } finally {
+    await handle.cleanup();
+    app.remove();
+  }
+});
+
+test('node_modules deleted and installed again (npm ci) is seen', async () => {
+  const app = fakeApp();
+  const handle = await start({ packages: [FAKE], cwd: app.path, on: 'change', settle: 100, interval: 100 }, { DEBUG: 'master-process:version-guard' });
+  try {
+    await handle.started();
+    rmSync(path.join(app.path, 'node_modules'), { recursive: true });
+    await handle.until('the deletion to be seen', () => handle.output.some((line) => line.includes('unreadable (ENOENT)')), 30_000);
+    mkdirSync(app.pkg, { recursive: true });
+    app.write('1.2.0');
+    const exit = await exitOf(handle);
+    assert.equal(exit.code, 1, handle.tail());
+    assert.deepEqual(stopping(handle), { code: 1, reason: `version changed: ${FAKE} 1.0.0 -> 1.2.0` });
+  } finally {
+    await handle.cleanup();
+    app.remove();
+  }
+});
+
+test('a swapped symlink (pnpm) is seen', async () => {
+  const dir = tempDir('mp-version-guard-');
+  const store = (version: string) => {
+    const pkg = path.join(dir.path, 'node_modules', '.pnpm', `${FAKE}@${version}`, 'node_modules', FAKE);
+    mkdirSync(pkg, { recursive: true });
+    writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: FAKE, version }));
+    return pkg;
+  };
+  const link = path.join(dir.path, 'node_modules', FAKE);
+  symlinkSync(store('1.0.0'), link);
+  const handle = await start({ packages: [FAKE], cwd: dir.path, on: 'change', settle: 100, interval: 100 });
+  try {
+    await handle.started();
+    symlinkSync(store('1.0.1'), `${link}.tmp`);
+    renameSync(`${link}.tmp`, link);
+    const exit = await exitOf(handle);
+    assert.equal(exit.code, 1, handle.tail());
+    assert.deepEqual(stopping(handle), { code: 1, reason: `version changed: ${FAKE} 1.0.0 -> 1.0.1` });
+  } finally {
+    await handle.cleanup();
+    dir.remove();
+  }
+});
+
+test('by default @master-process/core is guarded', async () => {
+  const app = fakeApp('@master-process/core', '9.9.9');
+  const handle = await start({ cwd: app.path });
+  try {
+    await handle.started();
+    app.write('9.9.10');
+    handle.signal('SIGHUP');
+    const exit = await exitOf(handle);
+    assert.equal(exit.code, 1, handle.tail());
+    assert.equal(handle.count('worker:fork'), 1);
+    assert.deepEqual(stopping(handle), { code: 1, reason: 'version changed: @master-process/core 9.9.9 -> 9.9.10' });
+  } finally {
+    await handle.cleanup();
+    app.remove();
+  }
+});
+
+test('reads the installed core at start, and no watcher survives stop (the master exits by itself)', async () => {
+  const core = JSON.parse(readFileSync(path.join(packageDir, 'node_modules/@master-process/core/package.json'), 'utf8'));
+  // exitProcess: false: after stop() the process ends only if nothing (a watcher) holds the event loop.
+  const handle = await start({}, { DEBUG: 'master-process:version-guard' }, { exitProcess: false });
+  try {
+    await handle.started();
+    const expected = `guarding @master-process/core ${core.version} (${path.join(packageDir, 'node_modules/@master-process/core/package.json')})`;
+    assert.ok(handle.output.some((line) => line.includes(expected)), `expected "${expected}" in\n${handle.tail()}`);
+    handle.signal('SIGTERM');
+    await handle.waitFor('master:stopped');
+    const exit = await exitOf(handle, 30_000);
+    assert.deepEqual(exit, { code: 0, signal: null });
+  } finally {
+    await handle.cleanup();
+  }
+});
+
+test('a package that cannot be found is a clear error at start', async () => {
+  const app = fakeApp();
+  const handle = await start({ packages: [FAKE, 'no-such-package-vg'], cwd: app.path });
+  try {
+    const exit = await exitOf(handle);
+    assert.equal(exit.code, 1);
+    const failed = handle.events.find((e) => e.ev === 'start-failed');
+    assert.ok(failed, handle.tail());
+    assert.match(failed.error.message, /cannot find package "no-such-package-vg" from .*mp-version-guard-/);
+    assert.equal(handle.count('worker:fork'), 0);
+  } finally {
+    await handle.cleanup();
+    app.remove();
+  }
+});
+
+test('bad options are clear errors at creation', () => {
+  const cases: [VersionGuardOptions, RegExp][] = [
+    [{ on: 'now' as never }, /invalid option `on`: got "now". Accepted: "next-fork" or "change"/],
+    [{ packages: 'master-process' as never }, /invalid option `packages`: got "master-process". Accepted: an array of package names/],
+    [{ packages: ['./lib'] }, /invalid option `packages\[0\]`: got "\.\/lib". Accepted: a package name/],
+    [{ exitCode: 256 }, /invalid option `exitCode`: got 256. Accepted: an integer >= 0 and <= 255/],
+    [{ cwd: '/no/such/dir' }, /invalid option `cwd`: got "\/no\/such\/dir". Accepted: the path of an existing directory/],
+    [{ settle: 'soon' }, /invalid option `settle`: got "soon"/],
+    [{ interval: 0 }, /invalid option `interval`: got 0. Accepted: a duration of at least 10ms/],
+  ];
+  for (const [options, message] of cases) {
+    assert.throws(() => versionGuard(options), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'MP_ERR_INVALID_OPTION');
+      assert.match(error.message, /^@master-process\/plugin-version-guard: /);
+      assert.match(error.message, message);
+      return true;
+    });
+  }
+});
