@@ -1,0 +1,40 @@
+import { dirname, resolve } from 'node:path';
+import { createMaster, type Master, type MasterOptions } from '@master-process/core';
+import { monitor } from '@master-process/plugin-monitor';
+import { profilerSignal } from '@master-process/plugin-profiler-signal';
+import { unixSocket } from '@master-process/plugin-unix-socket';
+import { versionGuard } from '@master-process/plugin-version-guard';
+
+/** The plugins master-process 4.x had built in, each configured from its 4.x environment variables. */
+export function defaultPlugins(exec: string = process.argv[1] ?? process.cwd()) {
+  return [
+    // 4.x quit when its own package changed on disk; the app's node_modules is found from its script.
+    versionGuard({ packages: ['master-process'], cwd: dirname(resolve(exec)) }),
+    unixSocket(),
+    monitor(),
+    profilerSignal(),
+  ];
+}
+
+/**
+ * Drop-in for master-process 4.x: call it in the primary, at the top of the app's own script.
+ *
+ * ```js
+ * if (cluster.isPrimary) {
+ *   require('master-process').init();
+ *   return;
+ * }
+ * ```
+ * Starts a master running this same script as workers (`WORKERS`, `MAX_KILL_TIMEOUT`, `WORKER_THROTTLE`,
+ * `PORT=/path.sock`, `MAX_MEMORY_ALLOWED_MB`... as in 4.x), with every plugin. Options, if given, are
+ * `createMaster` options and win over the environment; `plugins` are added after the built-in ones.
+ * A start failure is printed and ends the process with exit code 1, as a crash loop does.
+ */
+export function init(options: MasterOptions = {}): Master {
+  const { plugins = [], ...rest } = options;
+  const master = createMaster({ ...rest, plugins: [...defaultPlugins(rest.exec), ...plugins] });
+  master.start().catch(() => {
+    // Printed by the master, which stops and exits 1 itself (unless exitProcess is false).
+  });
+  return master;
+}
