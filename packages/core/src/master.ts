@@ -484,9 +484,10 @@ class MasterImpl extends EventEmitter {
             throw error;
           })));
           const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-          if (failure) {
+          const unstable = failure ? undefined : await this.probation(spawned, generation).catch((error: unknown) => error);
+          if (failure || unstable) {
             for (const record of spawned) void this.retire(record, `reload ${generation} aborted`);
-            throw failure.reason;
+            throw failure ? failure.reason : unstable;
           }
           batch.forEach((slot, k) => {
             const old = slot.current;
@@ -518,6 +519,29 @@ class MasterImpl extends EventEmitter {
     log('reload %d: done in %d ms: %o', generation, result.duration, result.workers.map((w) => w.pid));
     this.emit('reload:done', result);
     return result;
+  }
+
+  /** Resolves once every record has stayed up `reload.probation` ms; rejects as soon as one exits. */
+  private probation(records: WorkerRecord[], generation: number): Promise<void> {
+    const { probation } = this.options.reload;
+    if (probation === 0) return Promise.resolve();
+    log('reload %d: new workers on probation for %d ms', generation, probation);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(resolve, probation);
+      timer.unref();
+      for (const record of records) {
+        void record.exited.promise.then(({ code, signal }) => {
+          clearTimeout(timer);
+          if (this.stopPromise) return reject(stoppingError('reload'));
+          reject(
+            new MasterProcessError(
+              ErrorCode.WORKER_EXIT,
+              `worker ${record.pid} (slot ${record.slot}, generation ${generation}) exited ${Date.now() - (record.readyAt ?? record.forkedAt)} ms after it became ready (code ${code}, signal ${signal}), within reload.probation (${probation} ms)`,
+            ),
+          );
+        });
+      }
+    });
   }
 
   async replace(slotIndex: number, reason: string, options: { pid?: number } = {}): Promise<WorkerInfo> {

@@ -39,9 +39,9 @@ export function resolveOptions(options: MasterOptions = {}, environment: NodeJS.
   const crash = typeof crashOpt === 'object' ? crashOpt : {};
   assertKnownKeys(crash, CRASH_KNOWN, { prefix: 'crash.' });
   if (options.reload !== undefined && (options.reload === null || typeof options.reload !== 'object')) {
-    throw invalidValue({ option: 'reload' }, options.reload, 'an object { concurrency }');
+    throw invalidValue({ option: 'reload' }, options.reload, 'an object { concurrency, probation }');
   }
-  if (options.reload) assertKnownKeys(options.reload, new Set(['concurrency']), { prefix: 'reload.' });
+  if (options.reload) assertKnownKeys(options.reload, new Set(['concurrency', 'probation']), { prefix: 'reload.' });
 
   const workers = resolveSetting({ option: 'workers', value: options.workers, env: 'WORKERS', default: 1, parse: parseWorkers, environment });
   const concurrency = resolveSetting({
@@ -76,7 +76,7 @@ export function resolveOptions(options: MasterOptions = {}, environment: NodeJS.
       maxCrashes: resolveSetting({ option: 'crash.maxCrashes', value: crash.maxCrashes, default: 5, parse: (v, s) => parseNumber(v, s, { integer: true, min: 0 }), environment }),
       window: duration('crash.window', crash.window, undefined, 60_000, 1),
     },
-    reload: { concurrency: Math.min(concurrency, workers) },
+    reload: { concurrency: Math.min(concurrency, workers), probation: duration('reload.probation', options.reload?.probation, undefined, 0) },
     hookTimeout: duration('hookTimeout', options.hookTimeout, undefined, 10_000, 1),
     drain: resolveSetting({ option: 'drain', value: options.drain, env: 'MASTER_PROCESS_DRAIN', default: true, parse: parseBoolean, environment }),
     watchdog: resolveSetting({ option: 'watchdog', value: options.watchdog, default: true, parse: parseBoolean, environment }),

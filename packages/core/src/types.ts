@@ -117,6 +117,11 @@ export interface CrashOptions {
 export interface ReloadOptions {
   /** How many slots are replaced at once (default: all). 1 keeps memory flat: at most workers+1 alive. */
   concurrency?: number;
+  /**
+   * How long new workers must stay up after becoming ready before the old ones are retired (default 0).
+   * A new worker that exits within it fails the reload, and the old generation keeps serving.
+   */
+  probation?: number | string;
 }
 
 export interface MasterOptions {
@@ -166,7 +171,7 @@ export interface ResolvedOptions {
   readyTimeout: number;
   readyOn: 'listening' | 'message';
   crash: { mode: 'restart' | 'exit'; throttle: number; backoff: 'exponential' | 'constant'; maxDelay: number; maxCrashes: number; window: number };
-  reload: { concurrency: number };
+  reload: { concurrency: number; probation: number };
   hookTimeout: number;
   drain: boolean;
   watchdog: boolean;

@@ -148,3 +148,31 @@ describe('rolling reload', () => {
     assert.equal((await get(port)).gen, 0);
   });
 });
+
+describe('reload probation', () => {
+  it('a new generation that exits soon after becoming ready fails the reload within reload.probation; the old one keeps serving', async () => {
+    const { file, deploy } = deployable();
+    const { m, port } = await master({ options: { workers: 2, reload: { probation: 3000 } } }, { APP_CONFIG_FILE: file }, cleanups);
+    const started = await m.started();
+    const old = started.workers.map((w: any) => w.pid).sort();
+    const load = runLoad({ target: { port }, connections: 8, keepAlive: false });
+    cleanups.push(async () => load.stop());
+    deploy({ boot: 'exit-after-ready', exitAfter: 500 });
+    await assert.rejects(m.command('reload'), (error: any) => {
+      assert.equal(error.code, 'MP_ERR_RELOAD_FAILED');
+      assert.match(error.message, /exited \d+ ms after it became ready \(code 1, signal null\), within reload.probation \(3000 ms\)/);
+      return true;
+    });
+    const serving = (await m.workers()).filter((w) => w.state === 'ready').map((w) => w.pid).sort();
+    assert.deepEqual(serving, old, 'the old generation still serves');
+    assert.equal(m.count('worker:crash-delay'), 0, 'no crash loop follows');
+    deploy({});
+    const next = await m.command('reload');
+    assert.deepEqual(next.workers.map((w: any) => w.generation), [2, 2]);
+    load.stop();
+    const result = await load.done;
+    // Keep-alive off: each request is its own connection, and the old workers never left rotation.
+    assert.ok(result.total > 100);
+    assert.equal((await get(port)).gen, 2);
+  });
+});
