@@ -477,17 +477,19 @@ class MasterImpl extends EventEmitter {
         const batch = this.slots.slice(first, first + concurrency);
         await this.withSlots(batch, async () => {
           const spawned: WorkerRecord[] = [];
+          // The first failure is the cause; siblings retired because of it fail after it.
+          let cause: unknown;
           const forks = batch.map((slot) => this.forkReady(slot.index, generation, 'reload', (r) => spawned.push(r)));
-          const results = await Promise.allSettled(forks.map((fork) => fork.catch((error) => {
+          const results = await Promise.allSettled(forks.map((fork) => fork.catch((error: unknown) => {
+            cause ??= error;
             // Abort the batch at the first failure instead of waiting for the others' timeouts.
             for (const record of spawned) void this.retire(record, `reload ${generation} aborted`);
             throw error;
           })));
-          const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-          const unstable = failure ? undefined : await this.probation(spawned, generation).catch((error: unknown) => error);
-          if (failure || unstable) {
+          if (cause === undefined) cause = await this.probation(spawned, generation).then(() => undefined, (error: unknown) => error);
+          if (cause !== undefined) {
             for (const record of spawned) void this.retire(record, `reload ${generation} aborted`);
-            throw failure ? failure.reason : unstable;
+            throw cause;
           }
           batch.forEach((slot, k) => {
             const old = slot.current;

@@ -93,7 +93,7 @@ describe('rolling reload', () => {
     deploy({ boot: 'throw' });
     await assert.rejects(m.command('reload'), (error: any) => {
       assert.equal(error.code, 'MP_ERR_RELOAD_FAILED');
-      assert.match(error.message, /reload 1 failed: worker \d+ \(slot \d, generation 1\) exited before it was ready/);
+      assert.match(error.message, /reload 1 failed: worker \d+ \(slot \d, generation 1\) exited before it was ready \(code 1, signal null\)/, "names the worker that failed, not a sibling the master retired");
       return true;
     });
     assert.equal(m.count('worker:crash-delay'), 0, 'a failed new worker is not a crash of the slot');
