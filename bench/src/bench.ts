@@ -1,0 +1,234 @@
+// The reload-under-load benchmark: every manager, every scenario, one run each, on the same fixture app
+// and load. Prints one JSON line and one markdown row per run; writes results/latest.md and
+// results/latest.jsonl. `node --import tsx src/bench.ts --help` lists the knobs.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { benchDir, monitorEntry, type ManagerOptions } from './managers.js';
+import { markdown, runRow, type Machine, type SteadyResult } from './report.js';
+import { run, type RunOptions, type RunResult } from './run.js';
+
+const SCENARIOS = ['keep-alive', 'no-keep-alive', 'slow', 'concurrency-1', 'failing-boot', 'steady'] as const;
+const MANAGERS = ['master-process', 'master-process-helper', 'pm2', 'naive'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+type ManagerId = (typeof MANAGERS)[number];
+
+const HELP = `Usage: node --import tsx src/bench.ts [options]   (or: pnpm --filter @master-process/bench bench -- [options])
+
+  --quick                 a fast pass: 8 connections, 5 s runs, 2 reloads, 1 steady round
+  --workers W             workers per manager (env BENCH_WORKERS, default 2)
+  --connections C         concurrent connections of the load (env BENCH_CONNECTIONS, default 32)
+  --duration S            seconds of load per run (env BENCH_DURATION, default 12)
+  --reloads K             reloads per run, spaced evenly (env BENCH_RELOADS, default 4)
+  --slow-duration S       seconds of load in the slow scenario (default 24)
+  --boot-delay MS         boot delay in the slow scenario (default 2000)
+  --request-delay MS      per-request delay in the slow scenario (default 50)
+  --steady-duration S     seconds of load per steady-state round (default 8)
+  --steady-rounds N       steady-state rounds per manager, interleaved; the median counts (default 3)
+  --idle S                seconds the master's idle CPU is measured, per steady round (default 4)
+  --scenarios a,b         subset of: ${SCENARIOS.join(', ')}
+  --managers a,b          subset of: ${MANAGERS.join(', ')}
+  --out DIR               where latest.md / latest.jsonl go (default bench/results)
+  --note TEXT             a line for the report (e.g. "shared machine")
+  --verbose               print the managers' output
+`;
+
+function settingsFromArgs(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean' }, verbose: { type: 'boolean' }, help: { type: 'boolean' },
+      workers: { type: 'string' }, connections: { type: 'string' }, duration: { type: 'string' }, reloads: { type: 'string' },
+      'slow-duration': { type: 'string' }, 'boot-delay': { type: 'string' }, 'request-delay': { type: 'string' },
+      'steady-duration': { type: 'string' }, 'steady-rounds': { type: 'string' }, idle: { type: 'string' },
+      scenarios: { type: 'string' }, managers: { type: 'string' }, out: { type: 'string' }, note: { type: 'string' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
+  const quick = values.quick ?? false;
+  const number = (name: string, value: string | undefined, env: string, fallback: number, min = 0) => {
+    const raw = value ?? process.env[env];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min) throw new Error(`--${name}: expected a number ≥ ${min}, got ${JSON.stringify(raw)}`);
+    return n;
+  };
+  const list = <T extends string>(name: string, raw: string | undefined, accepted: readonly T[]): T[] => {
+    if (!raw) return [...accepted];
+    const picked = raw.split(',').map((s) => s.trim()).filter(Boolean);
+    for (const p of picked) if (!accepted.includes(p as T)) throw new Error(`--${name}: unknown "${p}". Accepted: ${accepted.join(', ')}`);
+    return picked as T[];
+  };
+  return {
+    quick,
+    verbose: values.verbose ?? false,
+    workers: number('workers', values.workers, 'BENCH_WORKERS', 2, 1),
+    connections: number('connections', values.connections, 'BENCH_CONNECTIONS', quick ? 8 : 32, 1),
+    durationMs: number('duration', values.duration, 'BENCH_DURATION', quick ? 5 : 12, 1) * 1000,
+    reloads: number('reloads', values.reloads, 'BENCH_RELOADS', quick ? 2 : 4, 0),
+    slowDurationMs: number('slow-duration', values['slow-duration'], 'BENCH_SLOW_DURATION', quick ? 10 : 24, 1) * 1000,
+    bootDelay: number('boot-delay', values['boot-delay'], 'BENCH_BOOT_DELAY', 2000),
+    requestDelay: number('request-delay', values['request-delay'], 'BENCH_REQUEST_DELAY', 50),
+    steadyDurationMs: number('steady-duration', values['steady-duration'], 'BENCH_STEADY_DURATION', quick ? 3 : 8, 1) * 1000,
+    steadyRounds: number('steady-rounds', values['steady-rounds'], 'BENCH_STEADY_ROUNDS', quick ? 1 : 3, 1),
+    idleMs: number('idle', values.idle, 'BENCH_IDLE', quick ? 2 : 4, 0) * 1000,
+    scenarios: list('scenarios', values.scenarios ?? process.env.BENCH_SCENARIOS, SCENARIOS),
+    managers: list('managers', values.managers ?? process.env.BENCH_MANAGERS, MANAGERS),
+    out: values.out ?? join(benchDir, 'results'),
+    note: values.note ?? process.env.BENCH_NOTE,
+  };
+}
+
+type Settings = ReturnType<typeof settingsFromArgs>;
+
+/** An argument as a shell would need it to re-run the exact command. */
+const quote = (arg: string) => (/^[\w.,:=\/-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
+
+const pm2Version = (): string => {
+  try {
+    return JSON.parse(readFileSync(createRequire(import.meta.url).resolve('pm2/package.json'), 'utf8')).version;
+  } catch {
+    return 'not installed';
+  }
+};
+
+function label(id: ManagerId | 'master-process-c1'): string {
+  switch (id) {
+    case 'master-process': return 'master-process';
+    case 'master-process-helper': return 'master-process + drain helper';
+    case 'master-process-c1': return 'master-process, reload.concurrency 1';
+    case 'pm2': return `PM2 ${pm2Version()} cluster, pm2 reload`;
+    case 'naive': return 'naive cluster (kill + re-fork)';
+  }
+}
+
+function managerOptions(id: ManagerId | 'master-process-c1', s: Settings, app: ManagerOptions['app']): Omit<ManagerOptions, 'port' | 'tmp'> {
+  const base = { workers: s.workers, app, verbose: s.verbose };
+  switch (id) {
+    case 'master-process': return { ...base, kind: 'master-process' };
+    case 'master-process-helper': return { ...base, kind: 'master-process', app: { ...app, helper: true } };
+    case 'master-process-c1': return { ...base, kind: 'master-process', concurrency: 1 };
+    case 'pm2': return { ...base, kind: 'pm2' };
+    case 'naive': return { ...base, kind: 'naive' };
+  }
+}
+
+/** The runs of the matrix, in order. */
+function plan(s: Settings): RunOptions[] {
+  const runs: RunOptions[] = [];
+  const common = { connections: s.connections, reloads: s.reloads, durationMs: s.durationMs };
+  const add = (scenario: Scenario, ids: (ManagerId | 'master-process-c1')[], app: ManagerOptions['app'], extra: Partial<RunOptions> = {}) => {
+    for (const id of ids) runs.push({ scenario, label: label(id), manager: managerOptions(id, s, app), keepAlive: true, ...common, ...extra });
+  };
+  const all = s.managers;
+  const mp = s.managers.includes('master-process');
+  for (const scenario of s.scenarios) {
+    switch (scenario) {
+      case 'keep-alive':
+        add(scenario, all, {});
+        break;
+      case 'no-keep-alive':
+        add(scenario, all, {}, { keepAlive: false });
+        break;
+      case 'slow':
+        add(scenario, all, { bootDelay: s.bootDelay, requestDelay: s.requestDelay }, { durationMs: s.slowDurationMs, warmupMs: 1000 });
+        break;
+      case 'concurrency-1':
+        // The default (all slots at once) against one slot at a time, with a boot delay so both overlap.
+        if (mp) add(scenario, ['master-process', 'master-process-c1'], { bootDelay: 500 });
+        break;
+      case 'failing-boot':
+        // One reload, to a version that throws at boot, half-way through; long enough after it to see
+        // what is left serving once PM2's listen_timeout (3 s per worker) has run out.
+        add(scenario, all.filter((id) => id !== 'master-process-helper'), {}, { reloads: 1, failingBoot: true, durationMs: Math.max(s.durationMs, s.quick ? 12_000 : 20_000) });
+        break;
+      case 'steady':
+        break;
+    }
+  }
+  return runs;
+}
+
+async function steadyRuns(s: Settings, emit: (r: RunResult) => void): Promise<SteadyResult[]> {
+  // The naive cluster is the reference; rounds are interleaved so drift on a shared machine hits all alike.
+  const ids = (['naive', 'master-process', 'pm2'] as const).filter((id) => s.managers.includes(id));
+  const monitor = monitorEntry() !== undefined;
+  const results = new Map<string, SteadyResult>();
+  for (let round = 0; round < s.steadyRounds; round++) {
+    for (const id of ids) {
+      const manager = managerOptions(id, s, {});
+      // master-process with the monitor plugin sampling from the start (grace 0), as a production master would.
+      if (id === 'master-process' && monitor) manager.monitor = { grace: 0 };
+      const r = await run({ scenario: 'steady', label: label(id), manager, connections: s.connections, keepAlive: true, durationMs: s.steadyDurationMs, reloads: 0, idleMs: s.idleMs || undefined });
+      emit(r);
+      const entry = results.get(id) ?? { label: label(id), rounds: [], idleCpu: [], p99: 0, rssMB: 0, monitor: id === 'master-process' && monitor };
+      entry.rounds.push(r.throughput);
+      if (r.idleCpu !== undefined) entry.idleCpu.push(r.idleCpu);
+      entry.p99 = Math.max(entry.p99, r.latency.steady.p99);
+      entry.rssMB = Math.round(r.rss.steady / 2 ** 20);
+      results.set(id, entry);
+    }
+  }
+  return [...results.values()];
+}
+
+async function main(): Promise<void> {
+  const s = settingsFromArgs(process.argv.slice(2));
+  const startedAt = Date.now();
+  mkdirSync(s.out, { recursive: true });
+  const jsonl: string[] = [];
+  const runs: RunResult[] = [];
+  const errors: string[] = [];
+  const emit = (r: RunResult) => {
+    const line = JSON.stringify(r);
+    jsonl.push(line);
+    process.stdout.write(`${line}\n`);
+    if (r.scenario !== 'steady') process.stdout.write(`${runRow(r)}\n`);
+  };
+  for (const options of plan(s)) {
+    process.stderr.write(`bench: ${options.scenario} / ${options.label} ...\n`);
+    try {
+      const r = await run(options);
+      runs.push(r);
+      emit(r);
+    } catch (error) {
+      const text = `${options.scenario} / ${options.label}: ${(error as Error).message}`;
+      errors.push(text);
+      process.stderr.write(`bench: run failed: ${text}\n`);
+    }
+  }
+  let steady: SteadyResult[] = [];
+  if (s.scenarios.includes('steady')) {
+    process.stderr.write('bench: steady state ...\n');
+    try {
+      steady = await steadyRuns(s, emit);
+    } catch (error) {
+      errors.push(`steady: ${(error as Error).message}`);
+    }
+  }
+  const machine: Machine = {
+    date: new Date(startedAt).toISOString(),
+    cpus: os.availableParallelism(),
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryGB: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    node: process.version,
+    pm2: pm2Version(),
+    command: `cd bench && node --import tsx src/bench.ts ${process.argv.slice(2).map(quote).join(' ')}`.trim(),
+    ...(s.note ? { note: s.note } : {}),
+  };
+  const settings = `${s.workers} workers, ${s.connections} connections, ${s.durationMs / 1000} s per run, ${s.reloads} reloads per run; slow: ${s.bootDelay} ms boot + ${s.requestDelay} ms per request over ${s.slowDurationMs / 1000} s; steady: ${s.steadyRounds} round(s) of ${s.steadyDurationMs / 1000} s, idle CPU over ${s.idleMs / 1000} s; total ${((Date.now() - startedAt) / 1000).toFixed(0)} s`;
+  let report = markdown(machine, settings, runs, steady, s.workers);
+  if (errors.length) report += `\n## Runs that did not complete\n\n${errors.map((e) => `- ${e}`).join('\n')}\n`;
+  writeFileSync(join(s.out, 'latest.md'), `${report}\n`);
+  writeFileSync(join(s.out, 'latest.jsonl'), `${jsonl.join('\n')}\n`);
+  process.stderr.write(`bench: done in ${((Date.now() - startedAt) / 1000).toFixed(0)} s; wrote ${join(s.out, 'latest.md')}\n`);
+  if (errors.length) process.exitCode = 1;
+}
+
+await main();

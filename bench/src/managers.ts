@@ -1,0 +1,436 @@
+// Start, reload and stop each process manager the benchmark compares, behind one interface, on the
+// same fixture app (`@master-process/testkit` fixtures/app.mjs). Reusable by any driver:
+//
+//   const manager = await startManager({ kind: 'pm2', workers: 2, port, app: { bootDelay: 0 }, tmp });
+//   const reload = await manager.reload();        // { signalAt, reportedAt, ok, oldPids, newPids }
+//   const { leftovers } = await manager.stop();    // graceful stop, then every pid it ever had checked
+//
+// Worker pids come from /proc (children of the manager's root process), the same way for every manager.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { fixtures, sleep, startMaster, type MasterHandle } from '@master-process/testkit';
+import { childrenOf, descendantsOf, survivors, whenGone } from './proc.js';
+
+export const benchDir = fileURLToPath(new URL('..', import.meta.url));
+const require = createRequire(import.meta.url);
+
+export type ManagerKind = 'master-process' | 'pm2' | 'naive';
+
+/** How the fixture app behaves: the same for every manager in one run. */
+export interface AppSettings {
+  /** ms before `listen` (APP_BOOT_DELAY). */
+  bootDelay?: number;
+  /** ms before each answer (APP_REQUEST_DELAY). */
+  requestDelay?: number;
+  /** A JSON file read at boot that overrides the env (APP_CONFIG_FILE): rewrite it to "deploy" new code. */
+  configFile?: string;
+  /** Apply `drain(server)` and `onShutdown()` from `@master-process/core/worker` explicitly (APP_DRAIN, APP_USE_HELPER). */
+  helper?: boolean;
+  env?: Record<string, string>;
+}
+
+export interface ManagerOptions {
+  kind: ManagerKind;
+  workers: number;
+  port: number;
+  app: AppSettings;
+  /** A private temp folder (PM2_HOME lives there). */
+  tmp: string;
+  /** master-process only: `reload.concurrency` (default: all slots at once). */
+  concurrency?: number;
+  /** master-process only: load `@master-process/plugin-monitor` with these options. */
+  monitor?: Record<string, unknown>;
+  /** master-process only: more `createMaster` options (JSON). */
+  masterOptions?: Record<string, unknown>;
+  /** Print the manager's output. */
+  verbose?: boolean;
+}
+
+export interface ReloadOutcome {
+  /** When the reload was triggered (epoch ms). */
+  signalAt: number;
+  /**
+   * When the manager reported it over: master-process `reload:done`/`reload:failed` (master clock),
+   * PM2 the `pm2 reload` command returning, the naive cluster its own `reload:done` line.
+   */
+  reportedAt: number;
+  ok: boolean;
+  error?: string;
+  /** Workers before the reload. */
+  oldPids: number[];
+  /** Workers after it that were not there before. */
+  newPids: number[];
+}
+
+/** A worker's first `listening` (the fixture app's own line, worker clock) or master-process `worker:ready`. */
+export interface ReadyMark {
+  pid: number;
+  slot: number;
+  t: number;
+}
+
+export interface Manager {
+  readonly kind: ManagerKind;
+  /** The process that owns the workers: master, PM2 daemon, cluster primary. */
+  readonly rootPid: number;
+  /** Running workers now (children of the root). */
+  workerPids(): number[];
+  reload(): Promise<ReloadOutcome>;
+  /**
+   * When each worker became ready, by pid: for master-process the master's `worker:ready` (when it
+   * starts routing to it and retires the old one), for PM2 and the naive cluster the app's `listening`.
+   */
+  readyMarks(): Map<number, ReadyMark>;
+  /** Graceful stop, then checks that no process it ever ran is left (survivors are SIGKILLed by pid). */
+  stop(): Promise<{ leftovers: number[] }>;
+}
+
+/** The fixture app's environment, identical for every manager. */
+export function appEnv(port: number, app: AppSettings): Record<string, string> {
+  return {
+    PORT: String(port),
+    APP_BOOT_DELAY: String(app.bootDelay ?? 0),
+    APP_REQUEST_DELAY: String(app.requestDelay ?? 0),
+    // PM2 stops workers with SIGINT, the others with SIGTERM: the app closes its server on either.
+    APP_STOP_SIGNALS: 'SIGTERM,SIGINT',
+    ...(app.configFile ? { APP_CONFIG_FILE: app.configFile } : {}),
+    ...(app.helper ? { APP_DRAIN: '1', APP_USE_HELPER: '1' } : {}),
+    ...app.env,
+  };
+}
+
+/** Waits for `promise`, at most `ms` (the timer does not hold the process open). */
+function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    promise.finally(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** One GET / with a fresh connection: the pid that answered, or undefined. */
+export function probe(port: number, timeout = 2000): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        try {
+          resolve(res.statusCode === 200 ? Number(JSON.parse(Buffer.concat(chunks).toString()).pid) : undefined);
+        } catch {
+          resolve(undefined);
+        }
+      });
+      res.on('error', () => resolve(undefined));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+  });
+}
+
+/** Resolves once `workers` distinct pids have answered GET / on `port`; throws after `timeout`. */
+export async function waitServing(port: number, workers: number, timeout = 60_000): Promise<number[]> {
+  const seen = new Set<number>();
+  const deadline = Date.now() + timeout;
+  while (seen.size < workers) {
+    if (Date.now() > deadline) throw new Error(`port ${port}: ${seen.size} of ${workers} worker(s) answered within ${timeout} ms`);
+    const pid = await probe(port);
+    if (pid) seen.add(pid);
+    else await sleep(50);
+  }
+  return [...seen];
+}
+
+/** Lines of JSON printed by the fixture app (`{app, pid, slot, gen, t}`) found in `lines`. */
+function appLinesOf(lines: Iterable<string>): { app: string; pid: number; slot: number; t: number }[] {
+  const found = [];
+  for (const line of lines) {
+    if (!line.startsWith('{"app"')) continue;
+    try {
+      found.push(JSON.parse(line));
+    } catch {
+      /* a partial line */
+    }
+  }
+  return found;
+}
+
+function listeningMarks(lines: Iterable<string>): Map<number, ReadyMark> {
+  const marks = new Map<number, ReadyMark>();
+  for (const line of appLinesOf(lines)) if (line.app === 'listening' && !marks.has(line.pid)) marks.set(line.pid, { pid: line.pid, slot: line.slot, t: line.t });
+  return marks;
+}
+
+export async function startManager(options: ManagerOptions): Promise<Manager> {
+  switch (options.kind) {
+    case 'master-process':
+      return startMasterProcess(options);
+    case 'pm2':
+      return startPm2(options);
+    case 'naive':
+      return startNaive(options);
+  }
+}
+
+// ---- master-process ----------------------------------------------------------------------------
+
+/** Path of `@master-process/plugin-monitor`'s entry, resolved through the umbrella package; undefined until it is built. */
+export function monitorEntry(): string | undefined {
+  try {
+    const umbrella = createRequire(require.resolve('master-process/package.json'));
+    const dir = join(umbrella.resolve('@master-process/plugin-monitor/package.json'), '..');
+    const entry = join(dir, 'dist', 'index.js');
+    return existsSync(entry) ? entry : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function startMasterProcess(options: ManagerOptions): Promise<Manager> {
+  const { workers, port, app } = options;
+  const plugins = [];
+  if (options.monitor) {
+    const entry = monitorEntry();
+    if (!entry) throw new Error('@master-process/plugin-monitor is not built (no dist): build it, or run without the monitor');
+    plugins.push({ package: entry, export: 'default', options: options.monitor });
+  }
+  const handle: MasterHandle = startMaster(
+    {
+      options: {
+        exec: fixtures.app,
+        workers,
+        // The helper variant applies the drain itself: turn off the automatic one to show it alone.
+        ...(app.helper ? { drain: false } : {}),
+        ...(options.concurrency ? { reload: { concurrency: options.concurrency } } : {}),
+        ...options.masterOptions,
+      },
+      plugins,
+    },
+    { cwd: benchDir, env: appEnv(port, app), verbose: options.verbose },
+  );
+  try {
+    await handle.started(90_000);
+    await waitServing(port, workers);
+  } catch (error) {
+    await handle.cleanup();
+    throw error;
+  }
+  const rootPid = handle.pid;
+  return {
+    kind: 'master-process',
+    rootPid,
+    workerPids: () => childrenOf(rootPid),
+    async reload() {
+      const oldPids = childrenOf(rootPid);
+      const since = handle.mark();
+      const signalAt = Date.now();
+      handle.signal('SIGHUP');
+      const end = await handle.until('reload:done or reload:failed', () =>
+        handle.events.slice(since).find((e) => e.ev === 'reload:done' || e.ev === 'reload:failed'), 180_000);
+      const newPids = childrenOf(rootPid).filter((pid) => !oldPids.includes(pid));
+      return { signalAt, reportedAt: end.t, ok: end.ev === 'reload:done', error: end.args?.[0]?.error?.message, oldPids, newPids };
+    },
+    readyMarks() {
+      const marks = new Map<number, ReadyMark>();
+      for (const e of handle.events) if (e.ev === 'worker:ready') marks.set(e.args![0].pid, { pid: e.args![0].pid, slot: e.args![0].slot, t: e.t });
+      return marks;
+    },
+    async stop() {
+      const known = [rootPid, ...handle.pids, ...descendantsOf(rootPid)];
+      handle.signal('SIGTERM');
+      await within(handle.exited, 30_000);
+      await whenGone(known, 10_000, 50);
+      const leftovers = survivors(known);
+      if (leftovers.length > 0) await handle.cleanup();
+      return { leftovers };
+    },
+  };
+}
+
+// ---- naive cluster -----------------------------------------------------------------------------
+
+/** JSON lines of a child's stdout, collected, with a way to wait for one. */
+class Lines {
+  readonly all: string[] = [];
+  private waiters: (() => void)[] = [];
+
+  constructor(child: ChildProcess, name: string, verbose: boolean) {
+    for (const stream of [child.stdout!, child.stderr!]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        if (verbose) process.stderr.write(`[${name}] ${line}\n`);
+        this.all.push(line);
+        for (const wake of this.waiters.splice(0)) wake();
+      });
+    }
+    child.once('exit', () => {
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+  }
+
+  events(): { ev: string; t: number; [key: string]: any }[] {
+    return this.all.filter((l) => l.startsWith('{"ev"')).map((l) => JSON.parse(l));
+  }
+
+  async waitFor(ev: string, since: number, timeout: number): Promise<{ ev: string; t: number; [key: string]: any }> {
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      const found = this.events().slice(since).find((e) => e.ev === ev);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${ev}\n${this.all.slice(-20).join('\n')}`);
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 250).unref();
+      });
+    }
+  }
+}
+
+async function startNaive(options: ManagerOptions): Promise<Manager> {
+  const { workers, port, app } = options;
+  const script = fileURLToPath(new URL('./naive-cluster.cjs', import.meta.url));
+  const child = spawn(process.execPath, [script, fixtures.app, String(workers)], {
+    cwd: benchDir,
+    env: { ...process.env, ...appEnv(port, app) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines = new Lines(child, `naive ${child.pid}`, options.verbose ?? false);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const rootPid = child.pid!;
+  const seen = new Set<number>();
+  const remember = () => {
+    for (const pid of childrenOf(rootPid)) seen.add(pid);
+    return [...seen];
+  };
+  const killAll = () => {
+    for (const pid of survivors([rootPid, ...remember()])) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  };
+  try {
+    await lines.waitFor('started', 0, 90_000);
+    await waitServing(port, workers);
+  } catch (error) {
+    killAll();
+    throw error;
+  }
+  remember();
+  return {
+    kind: 'naive',
+    rootPid,
+    workerPids: () => childrenOf(rootPid),
+    async reload() {
+      const oldPids = childrenOf(rootPid);
+      remember();
+      const since = lines.events().length;
+      const signalAt = Date.now();
+      child.kill('SIGHUP');
+      const done = await lines.waitFor('reload:done', since, 180_000);
+      remember();
+      const newPids = childrenOf(rootPid).filter((pid) => !oldPids.includes(pid));
+      const ok = (done.pids as (number | null)[]).every(Boolean);
+      return { signalAt, reportedAt: done.t, ok, ...(ok ? {} : { error: 'a new worker exited before it listened' }), oldPids, newPids };
+    },
+    readyMarks: () => listeningMarks(lines.all),
+    async stop() {
+      const known = [rootPid, ...remember()];
+      child.kill('SIGTERM');
+      await within(exited, 30_000);
+      await whenGone(known, 10_000, 50);
+      const leftovers = survivors(known);
+      if (leftovers.length > 0) killAll();
+      return { leftovers };
+    },
+  };
+}
+
+// ---- PM2 ---------------------------------------------------------------------------------------
+
+/** Run the PM2 CLI (the version installed in bench/) with a private PM2_HOME; resolves with its exit and output. */
+function pm2(home: string, args: string[], env: Record<string, string> = {}, timeout = 120_000): Promise<{ code: number | null; output: string }> {
+  const bin = require.resolve('pm2/bin/pm2');
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, ...args], { cwd: benchDir, env: { ...process.env, ...env, PM2_HOME: home }, timeout, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
+      resolve({ code, output: `${stdout}${stderr}` });
+    });
+  });
+}
+
+async function startPm2(options: ManagerOptions): Promise<Manager> {
+  const { workers, port, app, tmp } = options;
+  const home = join(tmp, 'pm2-home');
+  const say = (text: string) => options.verbose && process.stderr.write(`[pm2] ${text}\n`);
+  // PM2's documented defaults: cluster mode, `pm2 reload`, SIGINT then SIGKILL after kill_timeout (1.6 s).
+  const started = await pm2(home, ['start', fixtures.app, '-i', String(workers), '--name', 'bench'], appEnv(port, app));
+  say(started.output);
+  const pidFile = join(home, 'pm2.pid');
+  const rootPid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0;
+  const seen = new Set<number>();
+  const remember = () => {
+    if (rootPid) for (const pid of childrenOf(rootPid)) seen.add(pid);
+    return [...seen];
+  };
+  const kill = async () => {
+    const known = rootPid ? [rootPid, ...remember()] : [];
+    const killed = await pm2(home, ['kill'], {}, 60_000);
+    say(killed.output);
+    await whenGone(known, 10_000, 50);
+    const leftovers = survivors(known);
+    for (const pid of leftovers) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    return leftovers;
+  };
+  try {
+    if (started.code !== 0 || !rootPid) throw new Error(`pm2 start failed (exit ${started.code}):\n${started.output}`);
+    await waitServing(port, workers);
+  } catch (error) {
+    await kill();
+    throw error;
+  }
+  remember();
+  const logLines = () => {
+    const dir = join(home, 'logs');
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .filter((f) => f.includes('-out'))
+      .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n'));
+  };
+  return {
+    kind: 'pm2',
+    rootPid,
+    workerPids: () => childrenOf(rootPid),
+    async reload() {
+      const oldPids = childrenOf(rootPid);
+      remember();
+      const signalAt = Date.now();
+      const result = await pm2(home, ['reload', 'bench']);
+      const reportedAt = Date.now();
+      say(result.output);
+      remember();
+      const newPids = childrenOf(rootPid).filter((pid) => !oldPids.includes(pid));
+      const ok = result.code === 0;
+      return { signalAt, reportedAt, ok, ...(ok ? {} : { error: `pm2 reload exited ${result.code}: ${result.output.trim().split('\n').slice(-3).join(' | ')}` }), oldPids, newPids };
+    },
+    readyMarks: () => listeningMarks(logLines()),
+    async stop() {
+      return { leftovers: await kill() };
+    },
+  };
+}
