@@ -16,19 +16,19 @@ export interface DrainOptions {
   idleGrace?: number;
 }
 
-interface Connection {
-  inflight: Set<ServerResponse>;
-  idleSince: number;
-}
-
 type Tracked = HttpServer & { [kDrain]?: Drainer };
 const kDrain = Symbol.for('master-process.drain');
 const kPatched = Symbol.for('master-process.drain-every-server');
 const servers = new Set<Tracked>();
 
+/** The response a socket is writing now (Node keeps it there; undefined between requests). */
+const inflight = (socket: net.Socket) => (socket as net.Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
+
 class Drainer {
-  private readonly connections = new Map<net.Socket, Connection>();
-  draining = false;
+  /** Open connections. Nothing is done per request until the drain starts: serving costs nothing extra. */
+  private readonly sockets = new Set<net.Socket>();
+  private readonly idleSince = new Map<net.Socket, number>();
+  private draining = false;
   private sweeper?: NodeJS.Timeout;
 
   constructor(
@@ -37,8 +37,14 @@ class Drainer {
   ) {
     // TLS servers hand out the TLS socket with requests: track that one.
     const event = typeof (server as unknown as { addContext?: unknown }).addContext === 'function' ? 'secureConnection' : 'connection';
-    server.on(event, (socket: net.Socket) => this.track(socket));
-    server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
+    server.on(event, (socket: net.Socket) => {
+      this.sockets.add(socket);
+      if (this.draining) this.idleSince.set(socket, Date.now());
+      socket.once('close', () => {
+        this.sockets.delete(socket);
+        this.idleSince.delete(socket);
+      });
+    });
     const drainer = this;
     // An instance property, so the cluster's own disconnect (which calls server.close) drains too.
     server.close = function close(this: HttpServer, callback?: (error?: Error) => void) {
@@ -47,47 +53,43 @@ class Drainer {
     };
   }
 
-  private track(socket: net.Socket): Connection {
-    let connection = this.connections.get(socket);
-    if (!connection) {
-      connection = { inflight: new Set(), idleSince: Date.now() };
-      this.connections.set(socket, connection);
-      socket.once('close', () => this.connections.delete(socket));
-    }
-    return connection;
-  }
-
-  private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const connection = this.track(req.socket);
-    connection.inflight.add(res);
-    if (this.draining) res.setHeader('Connection', 'close');
-    res.once('close', () => {
-      connection.inflight.delete(res);
-      connection.idleSince = Date.now();
-    });
-  }
-
-  start(): void {
+  private start(): void {
     if (this.draining) return;
     this.draining = true;
-    for (const connection of this.connections.values()) {
-      for (const res of connection.inflight) if (!res.headersSent) res.setHeader('Connection', 'close');
+    const now = Date.now();
+    this.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+      res.setHeader('Connection', 'close');
+      this.busy(req.socket, res);
+    });
+    for (const socket of this.sockets) {
+      const res = inflight(socket);
+      if (!res) this.idleSince.set(socket, now);
+      else {
+        if (!res.headersSent) res.setHeader('Connection', 'close');
+        this.busy(socket, res);
+      }
     }
     const every = Math.max(10, Math.min(250, Math.floor(this.idleGrace / 4)));
     this.sweeper = setInterval(() => setImmediate(() => this.sweep()), every);
     this.sweeper.unref();
     this.server.once('close', () => clearInterval(this.sweeper));
-    this.sweep();
   }
 
-  /** Runs from setImmediate: input that arrived during a busy tick has been read (and counted) by now. */
+  private busy(socket: net.Socket, res: ServerResponse): void {
+    this.idleSince.delete(socket);
+    res.once('close', () => {
+      if (this.sockets.has(socket)) this.idleSince.set(socket, Date.now());
+    });
+  }
+
+  /** Runs from setImmediate: input that arrived during a busy tick has been read (and answered) by now. */
   private sweep(): void {
     const now = Date.now();
-    for (const [socket, connection] of this.connections) {
-      if (connection.inflight.size === 0 && now - connection.idleSince >= this.idleGrace) {
-        socket.end();
-        setTimeout(() => socket.destroy(), 1000).unref();
-      }
+    for (const [socket, since] of this.idleSince) {
+      if (inflight(socket) || now - since < this.idleGrace) continue;
+      this.idleSince.delete(socket);
+      socket.end();
+      setTimeout(() => socket.destroy(), 1000).unref();
     }
   }
 }
