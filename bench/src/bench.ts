@@ -37,7 +37,8 @@ const HELP = `Usage: node --import tsx src/bench.ts [options]   (or: pnpm --filt
 
 function settingsFromArgs(argv: string[]) {
   const { values } = parseArgs({
-    args: argv,
+    // `pnpm bench -- --quick` passes the `--` on: it only separates pnpm's arguments from ours.
+    args: argv.filter((arg) => arg !== '--'),
     options: {
       quick: { type: 'boolean' }, verbose: { type: 'boolean' }, help: { type: 'boolean' },
       workers: { type: 'string' }, connections: { type: 'string' }, duration: { type: 'string' }, reloads: { type: 'string' },
