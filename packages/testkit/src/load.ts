@@ -51,14 +51,6 @@ export function summarize(latencies: number[]): LatencySummary {
   return { count: sorted.length, p50: round(at(0.5)), p99: round(at(0.99)), p999: round(at(0.999)), max: round(sorted[sorted.length - 1]!) };
 }
 
-/** Latency of successful requests that ended within [from, to). */
-export function latencyBetween(result: LoadResult, from: number, to: number): LatencySummary {
-  const picked: number[] = [];
-  const { end, latency, pid } = result.samples;
-  for (let i = 0; i < end.length; i++) if (pid[i]! > 0 && end[i]! >= from && end[i]! < to) picked.push(latency[i]!);
-  return summarize(picked);
-}
-
 const MAX_DURATION = 120_000;
 
 function kindOf(error: NodeJS.ErrnoException): string {
