@@ -1,13 +1,14 @@
 // The fault suite's toolbox: start a real master on the fixture app with small timeouts, run the shared
 // load client against it, record checks, and audit what is left once the master is gone.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  fixtures, freePort, isAlive, parentOf, runLoad, sleep, startMaster, tempDir,
+  fixtures, freePort, runLoad, sleep, startMaster, tempDir,
   type LoadResult, type MasterEvent, type MasterHandle, type MasterSpec,
 } from '@master-process/testkit';
+import { isRunning, parentOf } from './proc.js';
 
 /** Where core resolves (the bench package), and where every plugin resolves (the umbrella package). */
 export const CORE_CWD = fileURLToPath(new URL('..', import.meta.url));
@@ -196,26 +197,6 @@ export class FaultContext {
     for (const run of this.running.splice(0)) run.stop();
     await Promise.allSettled(this.handles.map((h) => h.cleanup()));
     this.dir.remove();
-  }
-}
-
-/** `promise`, or undefined after `ms` (the timer never holds the process open). */
-export function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => resolve(undefined), ms);
-    timer.unref();
-    promise.then((v) => (clearTimeout(timer), resolve(v)), (e) => (clearTimeout(timer), reject(e)));
-  });
-}
-
-/** Alive and not a zombie: a worker orphaned by a killed master waits as a zombie until init reaps it. */
-export function isRunning(pid: number): boolean {
-  if (!isAlive(pid)) return false;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return !existsSync('/proc/self'); // gone just now; or no /proc (not Linux): trust kill(pid, 0)
   }
 }
 

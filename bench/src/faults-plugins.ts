@@ -2,8 +2,9 @@
 import { mkdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { isAlive, sleep, type MasterHandle } from '@master-process/testkit';
-import { answers, eventually, isRunning, KILL_TIMEOUT, PLUGINS_CWD, settled, since, W, within, type Fault, type FaultContext } from './faults-kit.js';
+import { isAlive, sleep, within, type MasterHandle } from '@master-process/testkit';
+import { answers, eventually, KILL_TIMEOUT, PLUGINS_CWD, settled, since, W, type Fault, type FaultContext } from './faults-kit.js';
+import { isRunning } from './proc.js';
 import { get } from './faults-workers.js';
 
 const HOOK_TIMEOUT = 1500;

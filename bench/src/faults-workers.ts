@@ -1,8 +1,9 @@
 // Faults 3-6: stuck workers, OOM kills, crash loops and a killed master, while the load client runs.
 import http from 'node:http';
 import net from 'node:net';
-import { sleep, type MasterEvent, type MasterHandle } from '@master-process/testkit';
-import { census, eventually, isRunning, KILL_TIMEOUT, settled, since, W, within, type Fault, type FaultContext } from './faults-kit.js';
+import { sleep, within, type MasterEvent, type MasterHandle } from '@master-process/testkit';
+import { census, eventually, KILL_TIMEOUT, settled, since, W, type Fault, type FaultContext } from './faults-kit.js';
+import { isRunning } from './proc.js';
 
 /** One request on its own connection; resolves with the body, or the error (never rejects). */
 export function get(port: number, path: string, timeout = 10_000): Promise<{ status?: number; body: string; error?: string }> {

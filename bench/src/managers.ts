@@ -6,14 +6,13 @@
 //   const { leftovers } = await manager.stop();    // graceful stop, then every pid it ever had checked
 //
 // Worker pids come from /proc (children of the manager's root process), the same way for every manager.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { fixtures, sleep, startMaster, type MasterHandle } from '@master-process/testkit';
+import { fixtures, sleep, startMaster, within, type MasterHandle } from '@master-process/testkit';
 import { childrenOf, descendantsOf, survivors, whenGone } from './proc.js';
 
 export const benchDir = fileURLToPath(new URL('..', import.meta.url));
@@ -102,18 +101,6 @@ export function appEnv(port: number, app: AppSettings): Record<string, string> {
     ...(app.helper ? { APP_DRAIN: '1', APP_USE_HELPER: '1' } : {}),
     ...app.env,
   };
-}
-
-/** Waits for `promise`, at most `ms` (the timer does not hold the process open). */
-function within(promise: Promise<unknown>, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    timer.unref();
-    promise.finally(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }
 
 /** One GET / with a fresh connection: the pid that answered, or undefined. */
@@ -243,115 +230,57 @@ async function startMasterProcess(options: ManagerOptions): Promise<Manager> {
       for (const e of handle.events) if (e.ev === 'worker:ready') marks.set(e.args![0].pid, { pid: e.args![0].pid, slot: e.args![0].slot, t: e.t });
       return marks;
     },
-    async stop() {
-      const known = [rootPid, ...handle.pids, ...descendantsOf(rootPid)];
-      handle.signal('SIGTERM');
-      await within(handle.exited, 30_000);
-      await whenGone(known, 10_000, 50);
-      const leftovers = survivors(known);
-      if (leftovers.length > 0) await handle.cleanup();
-      return { leftovers };
-    },
+    stop: () => stopHandle(handle),
   };
+}
+
+/** SIGTERM, wait for the exit, then every pid the master ever had must be gone (the rest is SIGKILLed). */
+async function stopHandle(handle: MasterHandle): Promise<{ leftovers: number[] }> {
+  const known = [handle.pid, ...handle.pids, ...descendantsOf(handle.pid)];
+  handle.signal('SIGTERM');
+  await within(handle.exited, 30_000);
+  await whenGone(known, 10_000, 50);
+  const leftovers = survivors(known);
+  if (leftovers.length > 0) await handle.cleanup();
+  return { leftovers };
 }
 
 // ---- naive cluster -----------------------------------------------------------------------------
 
-/** JSON lines of a child's stdout, collected, with a way to wait for one. */
-class Lines {
-  readonly all: string[] = [];
-  private waiters: (() => void)[] = [];
-
-  constructor(child: ChildProcess, name: string, verbose: boolean) {
-    for (const stream of [child.stdout!, child.stderr!]) {
-      createInterface({ input: stream }).on('line', (line) => {
-        if (verbose) process.stderr.write(`[${name}] ${line}\n`);
-        this.all.push(line);
-        for (const wake of this.waiters.splice(0)) wake();
-      });
-    }
-    child.once('exit', () => {
-      for (const wake of this.waiters.splice(0)) wake();
-    });
-  }
-
-  events(): { ev: string; t: number; [key: string]: any }[] {
-    return this.all.filter((l) => l.startsWith('{"ev"')).map((l) => JSON.parse(l));
-  }
-
-  async waitFor(ev: string, since: number, timeout: number): Promise<{ ev: string; t: number; [key: string]: any }> {
-    const deadline = Date.now() + timeout;
-    for (;;) {
-      const found = this.events().slice(since).find((e) => e.ev === ev);
-      if (found) return found;
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${ev}\n${this.all.slice(-20).join('\n')}`);
-      await new Promise<void>((resolve) => {
-        this.waiters.push(resolve);
-        setTimeout(resolve, 250).unref();
-      });
-    }
-  }
-}
-
 async function startNaive(options: ManagerOptions): Promise<Manager> {
   const { workers, port, app } = options;
-  const script = fileURLToPath(new URL('./naive-cluster.cjs', import.meta.url));
-  const child = spawn(process.execPath, [script, fixtures.app, String(workers)], {
+  // Its primary prints the same `{"ev", "t", ...}` lines as the fixture master, so the same harness drives it.
+  const handle = startMaster({}, {
     cwd: benchDir,
-    env: { ...process.env, ...appEnv(port, app) },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    script: fileURLToPath(new URL('./naive-cluster.cjs', import.meta.url)),
+    args: [fixtures.app, String(workers)],
+    env: appEnv(port, app),
+    verbose: options.verbose,
   });
-  const lines = new Lines(child, `naive ${child.pid}`, options.verbose ?? false);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const rootPid = child.pid!;
-  const seen = new Set<number>();
-  const remember = () => {
-    for (const pid of childrenOf(rootPid)) seen.add(pid);
-    return [...seen];
-  };
-  const killAll = () => {
-    for (const pid of survivors([rootPid, ...remember()])) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-  };
   try {
-    await lines.waitFor('started', 0, 90_000);
+    await handle.waitFor('started', () => true, { timeout: 90_000 });
     await waitServing(port, workers);
   } catch (error) {
-    killAll();
+    await handle.cleanup();
     throw error;
   }
-  remember();
+  const rootPid = handle.pid;
   return {
     kind: 'naive',
     rootPid,
     workerPids: () => childrenOf(rootPid),
     async reload() {
       const oldPids = childrenOf(rootPid);
-      remember();
-      const since = lines.events().length;
+      const since = handle.mark();
       const signalAt = Date.now();
-      child.kill('SIGHUP');
-      const done = await lines.waitFor('reload:done', since, 180_000);
-      remember();
+      handle.signal('SIGHUP');
+      const done = await handle.waitFor('reload:done', () => true, { since, timeout: 180_000 });
       const newPids = childrenOf(rootPid).filter((pid) => !oldPids.includes(pid));
       const ok = (done.pids as (number | null)[]).every(Boolean);
       return { signalAt, reportedAt: done.t, ok, ...(ok ? {} : { error: 'a new worker exited before it listened' }), oldPids, newPids };
     },
-    readyMarks: () => listeningMarks(lines.all),
-    async stop() {
-      const known = [rootPid, ...remember()];
-      child.kill('SIGTERM');
-      await within(exited, 30_000);
-      await whenGone(known, 10_000, 50);
-      const leftovers = survivors(known);
-      if (leftovers.length > 0) killAll();
-      return { leftovers };
-    },
+    readyMarks: () => listeningMarks(handle.output),
+    stop: () => stopHandle(handle),
   };
 }
 

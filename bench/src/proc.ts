@@ -32,6 +32,11 @@ export function isRunning(pid: number): boolean {
   return stat !== undefined && stat.state !== 'Z';
 }
 
+/** Parent pid of `pid`, or undefined when it is gone. */
+export function parentOf(pid: number): number | undefined {
+  return readStat(pid)?.ppid;
+}
+
 /** Every pid that is a child, grandchild... of `root` (not `root` itself), from one scan of /proc. */
 export function descendantsOf(root: number): number[] {
   const children = new Map<number, number[]>();

@@ -32,6 +32,8 @@ export interface StartOptions {
   env?: Record<string, string | undefined>;
   /** A master script of your own instead of the generic fixture (e.g. an umbrella `init()` script). */
   script?: string;
+  /** Arguments for that script. */
+  args?: string[];
   /** Print the master's output as it comes (or set MP_TEST_VERBOSE=1). */
   verbose?: boolean;
 }
@@ -170,7 +172,7 @@ export class MasterHandle {
 }
 
 export function startMaster(spec: MasterSpec, options: StartOptions): MasterHandle {
-  const child = spawn(process.execPath, [options.script ?? fixtures.master], {
+  const child = spawn(process.execPath, [options.script ?? fixtures.master, ...(options.args ?? [])], {
     cwd: options.cwd,
     env: { ...process.env, MP_MASTER_SPEC: JSON.stringify(spec), ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
