@@ -51,7 +51,7 @@ class WorkerRecord {
   readonly exited = deferred<WorkerExit>();
   /** Set once the master decided this worker goes: its exit is then expected, not a crash. */
   retiring = false;
-  listenedOnce = false;
+  private terminated = false;
   readonly timers: NodeJS.Timeout[] = [];
 
   constructor(
@@ -70,6 +70,13 @@ class WorkerRecord {
       id: this.worker.id, pid: this.pid, slot: this.slot, generation: this.generation, state: this.state,
       reason: this.reason, forkedAt: this.forkedAt, ...(this.readyAt !== undefined ? { readyAt: this.readyAt } : {}),
     });
+  }
+
+  /** SIGTERM, once: an app may read a second one as "force quit now". */
+  terminate(): void {
+    if (this.terminated) return;
+    this.terminated = true;
+    this.signal('SIGTERM');
   }
 
   signal(signal: NodeJS.Signals): void {
@@ -353,7 +360,7 @@ class MasterImpl extends EventEmitter {
     });
     worker.on('disconnect', () => {
       // Out of rotation and drained: now the app may clean up.
-      if (record.retiring) record.signal('SIGTERM');
+      if (record.retiring) record.terminate();
     });
     worker.on('error', (error: Error) => log('PID/%d: worker error: %s', record.pid, error.message));
     worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => this.onWorkerExit(record, code, signal));
@@ -365,8 +372,7 @@ class MasterImpl extends EventEmitter {
     log('PID/%d: listening on %s', record.pid, address.port ?? address.address);
     this.emit('worker:listening', record.view(), address);
     await this.host.run('onListening', [record.view(), address]);
-    if (!record.listenedOnce && this.options.readyOn === 'listening') this.markReady(record);
-    record.listenedOnce = true;
+    if (this.options.readyOn === 'listening') this.markReady(record);
   }
 
   private markReady(record: WorkerRecord): void {
@@ -412,7 +418,7 @@ class MasterImpl extends EventEmitter {
     const { killTimeout } = this.options;
     log('PID/%d: retiring (%s): disconnect, SIGTERM when drained, SIGKILL in %d ms', record.pid, reason, killTimeout);
     this.emit('worker:retire', record.view(), reason);
-    const term = setTimeout(() => record.signal('SIGTERM'), Math.floor(killTimeout / 2));
+    const term = setTimeout(() => record.terminate(), Math.floor(killTimeout / 2));
     const kill = setTimeout(() => {
       log('PID/%d: still alive after %d ms: SIGKILL', record.pid, killTimeout);
       record.signal('SIGKILL');
@@ -421,7 +427,7 @@ class MasterImpl extends EventEmitter {
     kill.unref();
     record.timers.push(term, kill);
     if (record.worker.isConnected()) record.worker.disconnect();
-    else record.signal('SIGTERM');
+    else record.terminate();
     return record.exited.promise;
   }
 

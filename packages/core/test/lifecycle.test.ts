@@ -62,6 +62,16 @@ describe('start, environment and stop', () => {
     assert.deepEqual(await m.exited, { code: 0, signal: null });
   });
 
+  it('a retiring worker gets SIGTERM once: when drained, not again at half the kill timeout', async () => {
+    const { m } = await master({ options: { workers: 1, killTimeout: 2000 } }, { APP_IGNORE_SIGTERM: '1', APP_LINGER: '1' }, cleanups);
+    const started = await m.started();
+    const old = started.workers[0].pid;
+    await m.command('reload');
+    const exit = await m.waitFor('worker:exit', (e) => e.args![0].pid === old);
+    assert.equal(exit.args![1].signal, 'SIGKILL', 'it ignored SIGTERM and lingered until the kill timeout');
+    assert.equal(m.appLines.filter((l) => l.app === 'sigterm' && l.pid === old).length, 1);
+  });
+
   it('a retiring worker that ignores SIGTERM and holds a request is SIGKILLed at the kill timeout', async () => {
     const { m, port } = await master({ options: { workers: 1, killTimeout: 1500 } }, { APP_IGNORE_SIGTERM: '1' }, cleanups);
     const started = await m.started();
