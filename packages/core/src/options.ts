@@ -52,11 +52,7 @@ export function resolveOptions(options: MasterOptions = {}, environment: NodeJS.
   const duration = (option: string, value: unknown, envName: string | undefined, fallback: number, min = 0) =>
     resolveSetting({
       option, value, env: envName, default: fallback, environment,
-      parse: (v, s) => {
-        const ms = parseDuration(v, s);
-        if (ms < min) throw invalidValue(s, v, `a duration of at least ${min} ms`);
-        return ms;
-      },
+      parse: (v, s) => parseDuration(v, s, undefined, min),
     });
 
   const resolved: ResolvedOptions = {

@@ -31,15 +31,17 @@ export function resolveSetting<T>(setting: Setting<T>): T {
 const DURATION_FORMS = 'milliseconds as a non-negative number, or a string such as "500ms", "5s", "2m" or "1.5s"';
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-/** `5s`, `500ms`, `2m`, `1500` (ms) or a number of ms. */
-export function parseDuration(value: unknown, source: ValueSource, pkg?: string): number {
+/** `5s`, `500ms`, `2m`, `1500` (ms) or a number of ms; at least `min` ms. */
+export function parseDuration(value: unknown, source: ValueSource, pkg?: string, min = 0): number {
   let ms: number | undefined;
   if (typeof value === 'number') ms = value;
   else if (typeof value === 'string') {
     const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/i.exec(value);
     if (match) ms = Number(match[1]) * UNIT_MS[(match[2] ?? 'ms').toLowerCase()]!;
   }
-  if (ms === undefined || !Number.isFinite(ms) || ms < 0) throw invalidValue(source, value, DURATION_FORMS, pkg);
+  if (ms === undefined || !Number.isFinite(ms) || ms < min) {
+    throw invalidValue(source, value, min > 0 ? `a duration of at least ${min} ms: ${DURATION_FORMS}` : DURATION_FORMS, pkg);
+  }
   return Math.round(ms);
 }
 

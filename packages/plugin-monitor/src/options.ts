@@ -1,4 +1,4 @@
-import { MasterProcessError, assertKnownKeys, invalidValue, parseDuration, parseNumber, resolveSetting, type ValueSource } from '@master-process/core';
+import { MasterProcessError, assertKnownKeys, parseDuration, parseNumber, resolveSetting, type ValueSource } from '@master-process/core';
 
 export const PKG = '@master-process/plugin-monitor';
 
@@ -41,11 +41,7 @@ export function resolveMonitorOptions(options: MonitorOptions = {}, environment:
     throw new MasterProcessError('MP_ERR_INVALID_OPTION', `${PKG}: options must be an object { ${KNOWN.join(', ')} }; got ${JSON.stringify(options)}.`);
   }
   assertKnownKeys(options, new Set(KNOWN), { pkg: PKG });
-  const duration = (min: number) => (v: unknown, s: ValueSource) => {
-    const ms = parseDuration(v, s, PKG);
-    if (ms < min) throw invalidValue(s, v, `a duration of at least ${min} ms (a number of ms, or a string such as "500ms" or "2s")`, PKG);
-    return ms;
-  };
+  const duration = (min: number) => (v: unknown, s: ValueSource) => parseDuration(v, s, PKG, min);
   return {
     maxMemoryMB: resolveSetting({ option: 'maxMemoryMB', value: options.maxMemoryMB, env: 'MAX_MEMORY_ALLOWED_MB', default: defaultMaxMemoryMB(), parse: positive, environment }),
     maxCpu: resolveSetting({ option: 'maxCpu', value: options.maxCpu, env: 'MAX_CPU_ALLOWED', default: 95, parse: positive, environment }),

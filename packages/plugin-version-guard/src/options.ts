@@ -53,9 +53,7 @@ function parseDirectory(value: unknown, source: { option?: string }): string {
 }
 
 function positiveDuration(value: unknown, source: { option?: string }): number {
-  const ms = parseDuration(value, source, PKG);
-  if (ms < 10) throw invalidValue(source, value, 'a duration of at least 10ms, such as 500 or "1s"', PKG);
-  return ms;
+  return parseDuration(value, source, PKG, 10);
 }
 
 export function resolveOptions(options: VersionGuardOptions): ResolvedVersionGuardOptions {

@@ -263,7 +263,7 @@ test('bad options are clear errors at creation', () => {
     [{ exitCode: 256 }, /invalid option `exitCode`: got 256. Accepted: an integer >= 0 and <= 255/],
     [{ cwd: '/no/such/dir' }, /invalid option `cwd`: got "\/no\/such\/dir". Accepted: the path of an existing directory/],
     [{ settle: 'soon' }, /invalid option `settle`: got "soon"/],
-    [{ interval: 0 }, /invalid option `interval`: got 0. Accepted: a duration of at least 10ms/],
+    [{ interval: 0 }, /invalid option `interval`: got 0. Accepted: a duration of at least 10 ms/],
   ];
   for (const [options, message] of cases) {
     assert.throws(() => versionGuard(options), (error: Error & { code?: string }) => {
