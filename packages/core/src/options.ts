@@ -17,7 +17,6 @@ function stringArray(name: string, value: unknown, fallback: string[]): string[]
 
 /** Explicit options win over environment variables; environment variables win over defaults. */
 export function resolveOptions(options: MasterOptions = {}, environment: NodeJS.ProcessEnv = process.env): ResolvedOptions {
-  if (options === null || typeof options !== 'object') throw invalidValue({ option: 'options' }, options, 'an options object');
   assertKnownKeys(options, KNOWN);
   const exec = options.exec ?? process.argv[1];
   if (typeof exec !== 'string' || exec === '') throw invalidValue({ option: 'exec' }, exec, 'the path of the worker script');
@@ -38,10 +37,7 @@ export function resolveOptions(options: MasterOptions = {}, environment: NodeJS.
   }
   const crash = typeof crashOpt === 'object' ? crashOpt : {};
   assertKnownKeys(crash, CRASH_KNOWN, { prefix: 'crash.' });
-  if (options.reload !== undefined && (options.reload === null || typeof options.reload !== 'object')) {
-    throw invalidValue({ option: 'reload' }, options.reload, 'an object { concurrency, probation }');
-  }
-  if (options.reload) assertKnownKeys(options.reload, new Set(['concurrency', 'probation']), { prefix: 'reload.' });
+  if (options.reload !== undefined) assertKnownKeys(options.reload, new Set(['concurrency', 'probation']), { prefix: 'reload.' });
 
   const workers = resolveSetting({ option: 'workers', value: options.workers, env: 'WORKERS', default: 1, parse: parseWorkers, environment });
   const concurrency = resolveSetting({

@@ -109,8 +109,15 @@ export function parseBoolean(value: unknown, source: ValueSource, pkg?: string):
   throw invalidValue(source, value, 'true or false (in the environment: 1/0, true/false, yes/no, on/off)', pkg);
 }
 
-/** Refuse option keys nobody reads: a typo would otherwise be silently ignored. */
-export function assertKnownKeys(value: object, known: ReadonlySet<string>, where: { prefix?: string; pkg?: string } = {}): void {
+/**
+ * An options object with only `known` keys: anything else is refused, since a typo would otherwise be
+ * silently ignored. `prefix` names a nested object (`'reload.'`).
+ */
+export function assertKnownKeys(value: unknown, known: ReadonlySet<string>, where: { prefix?: string; pkg?: string } = {}): asserts value is object {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    const name = where.prefix ? where.prefix.slice(0, -1) : 'options';
+    throw invalidValue({ option: name }, value, `an object { ${[...known].join(', ')} }`, where.pkg);
+  }
   for (const key of Object.keys(value)) {
     if (!known.has(key)) {
       throw new MasterProcessError(

@@ -1,4 +1,4 @@
-import { MasterProcessError, assertKnownKeys, parseDuration, parseNumber, resolveSetting, type ValueSource } from '@master-process/core';
+import { assertKnownKeys, parseDuration, parseNumber, resolveSetting, type ValueSource } from '@master-process/core';
 
 export const PKG = '@master-process/plugin-monitor';
 
@@ -37,9 +37,6 @@ const count = (v: unknown, s: ValueSource) => parseNumber(v, s, { min: 1, intege
 
 /** Explicit option > environment variable > default; anything else fails here, at plugin creation. */
 export function resolveMonitorOptions(options: MonitorOptions = {}, environment: NodeJS.ProcessEnv = process.env): ResolvedMonitorOptions {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new MasterProcessError('MP_ERR_INVALID_OPTION', `${PKG}: options must be an object { ${KNOWN.join(', ')} }; got ${JSON.stringify(options)}.`);
-  }
   assertKnownKeys(options, new Set(KNOWN), { pkg: PKG });
   const duration = (min: number) => (v: unknown, s: ValueSource) => parseDuration(v, s, PKG, min);
   return {

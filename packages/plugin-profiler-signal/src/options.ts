@@ -36,9 +36,6 @@ function parseSlots(value: unknown): ReadonlySet<number> {
 }
 
 export function resolveProfilerSignalOptions(options: ProfilerSignalOptions = {}): ResolvedProfilerSignalOptions {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw invalidValue({ option: 'options' }, options, 'an options object { signal, workers, maxPause }', PKG);
-  }
   assertKnownKeys(options, new Set(KNOWN), { pkg: PKG });
   return {
     signal: options.signal === undefined ? 'SIGUSR2' : parseSignal(options.signal),

@@ -52,5 +52,5 @@ test('a bad `maxPause` is refused with the duration forms', () => {
 
 test('unknown options and non-objects are refused', () => {
   refuses({ maxPaus: '1m' }, '`maxPaus`', 'maxPaus', 'signal, workers, maxPause');
-  refuses('SIGUSR2', '`options`', '"SIGUSR2"', 'an options object');
+  refuses('SIGUSR2', '`options`', '"SIGUSR2"', 'an object { signal, workers, maxPause }');
 });

@@ -47,7 +47,6 @@ function parsePath(value: unknown, source: ValueSource): string | undefined {
 }
 
 export function resolveUnixSocketOptions(options: UnixSocketOptions = {}, environment: NodeJS.ProcessEnv = process.env): ResolvedUnixSocketOptions {
-  if (options === null || typeof options !== 'object') throw invalidValue({ option: 'options' }, options, 'an options object { path, mode }', PKG);
   assertKnownKeys(options, new Set(['path', 'mode']), { pkg: PKG });
   const path = resolveSetting<string | undefined>({ option: 'path', value: options.path, env: 'PORT', default: undefined, parse: parsePath, environment });
   if (path !== undefined && Buffer.byteLength(path) > MAX_PATH_BYTES) {

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { invalidValue, parseDuration, parseNumber, parseOneOf, resolveSetting } from '@master-process/core';
+import { assertKnownKeys, invalidValue, parseDuration, parseNumber, parseOneOf, resolveSetting } from '@master-process/core';
 
 export const PKG = '@master-process/plugin-version-guard';
 /** Always guarded: the master's own code. */
@@ -57,7 +57,7 @@ function positiveDuration(value: unknown, source: { option?: string }): number {
 }
 
 export function resolveOptions(options: VersionGuardOptions): ResolvedVersionGuardOptions {
-  if (options === null || typeof options !== 'object') throw invalidValue({ option: 'options' }, options, 'an object of options, or nothing', PKG);
+  assertKnownKeys(options, new Set(['packages', 'on', 'exitCode', 'cwd', 'settle', 'interval']), { pkg: PKG });
   return {
     packages: resolveSetting({ option: 'packages', value: options.packages, default: [CORE_PACKAGE], parse: parsePackages }),
     on: resolveSetting({ option: 'on', value: options.on, default: 'next-fork', parse: (v, s) => parseOneOf<VersionGuardAction>(['next-fork', 'change'])(v, s, PKG) }),

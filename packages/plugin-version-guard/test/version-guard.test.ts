@@ -264,6 +264,7 @@ test('bad options are clear errors at creation', () => {
     [{ cwd: '/no/such/dir' }, /invalid option `cwd`: got "\/no\/such\/dir". Accepted: the path of an existing directory/],
     [{ settle: 'soon' }, /invalid option `settle`: got "soon"/],
     [{ interval: 0 }, /invalid option `interval`: got 0. Accepted: a duration of at least 10 ms/],
+    [{ package: ['x'] } as never, /unknown option `package`. Accepted: packages, on/],
   ];
   for (const [options, message] of cases) {
     assert.throws(() => versionGuard(options), (error: Error & { code?: string }) => {
