@@ -28,7 +28,7 @@ export function resolveSetting<T>(setting: Setting<T>): T {
   return setting.default;
 }
 
-const DURATION_FORMS = 'milliseconds as a non-negative number, or a string such as "500ms", "5s", "2m" or "1.5s"';
+const DURATION_FORMS = 'milliseconds as a number, or a string such as "500ms", "5s", "2m" or "1.5s"';
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** `5s`, `500ms`, `2m`, `1500` (ms) or a number of ms; at least `min` ms. */
@@ -40,7 +40,7 @@ export function parseDuration(value: unknown, source: ValueSource, pkg?: string,
     if (match) ms = Number(match[1]) * UNIT_MS[(match[2] ?? 'ms').toLowerCase()]!;
   }
   if (ms === undefined || !Number.isFinite(ms) || ms < min) {
-    throw invalidValue(source, value, min > 0 ? `a duration of at least ${min} ms: ${DURATION_FORMS}` : DURATION_FORMS, pkg);
+    throw invalidValue(source, value, `a duration of at least ${min} ms (${DURATION_FORMS})`, pkg);
   }
   return Math.round(ms);
 }
@@ -74,20 +74,19 @@ export function parseNumber(value: unknown, source: ValueSource, range: NumberRa
 }
 
 /**
- * Workers count, as the original master-process read `WORKERS`:
- * a positive integer, `MAX` (one per core) or `AUTO` (one per core, less one for the master; at least 1).
+ * Workers count, as the original master-process documented `WORKERS`: a positive integer, or `MAX` / `AUTO`,
+ * both one worker per core (`os.availableParallelism()`). 4.x's code had made AUTO one less: set a number for that.
  */
 export function parseWorkers(value: unknown, source: ValueSource): number {
   if (typeof value === 'string') {
     const word = value.trim().toUpperCase();
     const cores = availableParallelism();
-    if (word === 'MAX') return cores;
-    if (word === 'AUTO') return Math.max(1, cores - 1);
+    if (word === 'MAX' || word === 'AUTO') return cores;
   }
   try {
     return parseNumber(value, source, { integer: true, min: 1 });
   } catch {
-    throw invalidValue(source, value, 'a positive integer, "MAX" (one worker per CPU core) or "AUTO" (one per core less one, at least 1)');
+    throw invalidValue(source, value, 'a positive integer, "MAX" (one worker per CPU core) or "AUTO" (both: one worker per CPU core)');
   }
 }
 

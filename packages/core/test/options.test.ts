@@ -31,10 +31,11 @@ describe('options and environment', () => {
     assert.equal(d.reload.concurrency, 1);
   });
 
-  it('WORKERS=MAX is one worker per core and AUTO one per core less one, as in master-process 4.x', () => {
+  it('WORKERS=MAX and WORKERS=AUTO are both one worker per core, as the 4.x README documents', () => {
     const cores = availableParallelism();
     assert.equal(resolveOptions({ exec: 'a' }, { WORKERS: 'MAX' }).workers, cores);
-    assert.equal(resolveOptions({ exec: 'a' }, { WORKERS: 'auto' }).workers, Math.max(1, cores - 1));
+    assert.equal(resolveOptions({ exec: 'a' }, { WORKERS: 'auto' }).workers, cores);
+    assert.equal(resolveOptions({ exec: 'a', workers: 'AUTO' }, {}).workers, cores);
   });
 
   it('durations accept plain ms, "500ms", "5s", "2m"', () => {
@@ -73,8 +74,9 @@ describe('bad input is a clear error at createMaster', () => {
     env({ WORKERS: '1.5' }, () => rejects(() => createMaster({ exec: 'a.js' }), 'MP_ERR_INVALID_ENV', 'WORKERS', '"1.5"'));
   });
 
-  it('MAX_KILL_TIMEOUT=-3 names the variable and the accepted forms', () => {
-    env({ MAX_KILL_TIMEOUT: '-3' }, () => rejects(() => createMaster({ exec: 'a.js' }), 'MP_ERR_INVALID_ENV', 'environment variable MAX_KILL_TIMEOUT', '"-3"', '"5s"'));
+  it('MAX_KILL_TIMEOUT=-3 names the variable and the accepted forms, saying one thing about the minimum', () => {
+    env({ MAX_KILL_TIMEOUT: '-3' }, () =>
+      rejects(() => createMaster({ exec: 'a.js' }), 'MP_ERR_INVALID_ENV', 'environment variable MAX_KILL_TIMEOUT', '"-3"', '"5s"', 'at least 1 ms', /^(?!.*non-negative)/s));
   });
 
   it('WORKER_THROTTLE=soon is refused', () => {

@@ -1,15 +1,19 @@
 import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createMaster, type Master, type MasterOptions } from '@master-process/core';
 import { monitor } from '@master-process/plugin-monitor';
 import { profilerSignal } from '@master-process/plugin-profiler-signal';
 import { unixSocket } from '@master-process/plugin-unix-socket';
 import { versionGuard } from '@master-process/plugin-version-guard';
 
+const ownDir = dirname(fileURLToPath(import.meta.url));
+
 /** The plugins master-process 4.x had built in, each configured from its 4.x environment variables. */
 export function defaultPlugins(exec: string = process.argv[1] ?? process.cwd()) {
   return [
-    // 4.x quit when its own package changed on disk; the app's node_modules is found from its script.
-    versionGuard({ packages: ['master-process'], cwd: dirname(resolve(exec)) }),
+    // 4.x quit when its own package changed on disk: guard the copy that runs (this file's package), seen
+    // through the app's node_modules when its script reaches that same copy (a link pnpm re-points).
+    versionGuard({ packages: [{ name: 'master-process', dir: ownDir }], cwd: dirname(resolve(exec)) }),
     unixSocket(),
     monitor(),
     profilerSignal(),

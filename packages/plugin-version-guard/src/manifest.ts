@@ -19,14 +19,14 @@ export function locateManifest(name: string, from: string): string | undefined {
     /* an `exports` map without "./package.json": find it from the entry point */
   }
   try {
-    return findUp(path.dirname(require.resolve(name)), name);
+    return findManifestAbove(path.dirname(require.resolve(name)), name);
   } catch {
     return undefined;
   }
 }
 
 /** The nearest package.json at or above `dir` that names `name`. */
-function findUp(dir: string, name: string): string | undefined {
+export function findManifestAbove(dir: string, name: string): string | undefined {
   for (let current = dir; ; current = path.dirname(current)) {
     const file = path.join(current, 'package.json');
     const read = readManifest(file);

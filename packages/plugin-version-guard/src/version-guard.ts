@@ -1,11 +1,9 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { watch, type FSWatcher } from 'chokidar';
 import { createLogger, MasterProcessError, warn, type Master, type Plugin } from '@master-process/core';
-import { locateManifest, readManifest } from './manifest.js';
-import { CORE_PACKAGE, PKG, resolveOptions, type VersionGuardOptions } from './options.js';
+import { findManifestAbove, locateManifest, readManifest } from './manifest.js';
+import { PKG, resolveOptions, type VersionGuardOptions } from './options.js';
 
 const log = createLogger('version-guard');
 
@@ -33,8 +31,8 @@ export interface VersionGuardApi {
 
 interface Guarded {
   readonly name: string;
-  /** Where the lookup starts. */
-  readonly from: string;
+  /** Where the lookup starts again before each check (a package found by name from the app); unset for a running copy. */
+  readonly from?: string;
   readonly version: string;
   file: string;
   watcher?: FSWatcher;
@@ -47,8 +45,13 @@ interface CheckResult {
   unreadable: string[];
 }
 
-// Where this plugin is installed: the core next to it is the one the master runs.
-const ownDir = path.dirname(fileURLToPath(import.meta.url));
+function sameFile(a: string, b: string): boolean {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
+  }
+}
 
 /**
  * A master whose own packages were upgraded on disk exits (after draining its workers) so the
@@ -96,7 +99,7 @@ export function versionGuard(options: VersionGuardOptions = {}): Plugin<VersionG
   function check(): CheckResult {
     const unreadable: string[] = [];
     for (const entry of guarded) {
-      const file = locateManifest(entry.name, entry.from);
+      const file = entry.from === undefined ? undefined : locateManifest(entry.name, entry.from);
       if (file && file !== entry.file) {
         log('%s now found at %s (was %s)', entry.name, file, entry.file);
         entry.file = file;
@@ -113,6 +116,33 @@ export function versionGuard(options: VersionGuardOptions = {}): Plugin<VersionG
       }
     }
     return { unreadable };
+  }
+
+  /** A package the app names: found from `cwd` as its `require` would, or a clear error. */
+  function fromApp(name: string): { name: string; from: string; file: string } {
+    const file = locateManifest(name, settings.cwd);
+    if (!file) {
+      throw new MasterProcessError(
+        VersionGuardErrorCode.NOT_FOUND,
+        `${PKG}: cannot find package "${name}" from ${settings.cwd} (option \`cwd\`). Install it there, fix its name in option \`packages\`, or point \`cwd\` at the app's directory.`,
+      );
+    }
+    return { name, from: settings.cwd, file };
+  }
+
+  /**
+   * The copy that runs. When the app's own lookup from `cwd` reaches that same copy (through a link pnpm
+   * may re-point, or npm's folder), that path is watched, so a swap is seen; another copy there is ignored.
+   */
+  function runningCopy(name: string, dir: string): { name: string; file: string } {
+    const own = findManifestAbove(dir, name);
+    if (!own) throw new MasterProcessError(VersionGuardErrorCode.NOT_FOUND, `${PKG}: no package.json of "${name}" at or above ${dir} (packages[].dir must be a folder inside that package).`);
+    const seen = locateManifest(name, settings.cwd);
+    if (seen && seen !== own) {
+      if (sameFile(seen, own)) return { name, file: seen };
+      log('%s: ignoring %s, another copy than the running one (%s)', name, seen, own);
+    }
+    return { name, file: own };
   }
 
   function notice(change: VersionChange): void {
@@ -152,23 +182,14 @@ export function versionGuard(options: VersionGuardOptions = {}): Plugin<VersionG
 
     async setup(m) {
       master = m;
-      for (const name of settings.packages) {
-        let from = settings.cwd;
-        let file = locateManifest(name, from);
-        // The default guard must not fail a master started from elsewhere (systemd's cwd is /).
-        if (!file && name === CORE_PACKAGE) file = locateManifest(name, (from = ownDir));
-        if (!file) {
-          throw new MasterProcessError(
-            VersionGuardErrorCode.NOT_FOUND,
-            `${PKG}: cannot find package "${name}" from ${settings.cwd} (option \`cwd\`). Install it there, fix its name in option \`packages\`, or point \`cwd\` at the app's directory.`,
-          );
-        }
-        const read = readManifest(file);
+      for (const spec of settings.packages) {
+        const entry = spec.dir === undefined ? fromApp(spec.name) : runningCopy(spec.name, spec.dir);
+        const read = readManifest(entry.file);
         if (!read.ok) {
-          throw new MasterProcessError(VersionGuardErrorCode.UNREADABLE, `${PKG}: cannot read the version of "${name}" from ${file}: ${read.reason}. Reinstall the package.`);
+          throw new MasterProcessError(VersionGuardErrorCode.UNREADABLE, `${PKG}: cannot read the version of "${spec.name}" from ${entry.file}: ${read.reason}. Reinstall the package.`);
         }
-        guarded.push({ name, from, version: read.version, file });
-        log('guarding %s %s (%s)', name, read.version, file);
+        guarded.push({ ...entry, version: read.version });
+        log('guarding %s %s (%s)', spec.name, read.version, entry.file);
       }
       await Promise.all(guarded.map((entry) => arm(entry, true)));
     },

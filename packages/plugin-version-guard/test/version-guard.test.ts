@@ -205,20 +205,75 @@ test('a swapped symlink (pnpm) is seen', async () => {
   }
 });
 
-test('by default @master-process/core is guarded', async () => {
-  const app = fakeApp('@master-process/core', '9.9.9');
-  const handle = await start({ cwd: app.path });
+test('a running copy ({ name, dir }) is guarded wherever the app lives; another copy reachable from cwd is ignored', async () => {
+  // The running copy lives in one folder, the app's cwd holds an unrelated copy of the same package.
+  const running = fakeApp(FAKE, '1.0.0');
+  const other = fakeApp(FAKE, '7.0.0');
+  const handle = await start(
+    { packages: [{ name: FAKE, dir: path.join(running.pkg) }], cwd: other.path, on: 'change', settle: 100, interval: 100 },
+    { DEBUG: 'master-process:version-guard' },
+  );
   try {
     await handle.started();
-    app.write('9.9.10');
-    handle.signal('SIGHUP');
+    assert.ok(handle.output.some((l) => l.includes(`guarding ${FAKE} 1.0.0 (${running.manifest})`)), handle.tail());
+    assert.ok(handle.output.some((l) => l.includes(`ignoring ${other.manifest}, another copy`)), handle.tail());
+    other.write('7.0.1');
+    // A reload checks every guarded package before it forks: the unrelated copy is no upgrade.
+    assert.equal((await handle.command('reload')).generation, 1);
+    assert.equal(handle.count('master:stopping'), 0, handle.tail());
+    running.write('1.0.1');
     const exit = await exitOf(handle);
     assert.equal(exit.code, 1, handle.tail());
-    assert.equal(handle.count('worker:fork'), 1);
-    assert.deepEqual(stopping(handle), { code: 1, reason: 'version changed: @master-process/core 9.9.9 -> 9.9.10' });
+    assert.deepEqual(stopping(handle), { code: 1, reason: `version changed: ${FAKE} 1.0.0 -> 1.0.1` });
   } finally {
     await handle.cleanup();
-    app.remove();
+    running.remove();
+    other.remove();
+  }
+});
+
+test('a running copy reached from cwd through a link (pnpm) is watched through that link, so a swap is seen', async () => {
+  const dir = tempDir('mp-version-guard-');
+  const store = (version: string) => {
+    const pkg = path.join(dir.path, 'node_modules', '.pnpm', `${FAKE}@${version}`, 'node_modules', FAKE);
+    mkdirSync(path.join(pkg, 'dist'), { recursive: true });
+    writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: FAKE, version }));
+    return pkg;
+  };
+  const link = path.join(dir.path, 'node_modules', FAKE);
+  const first = store('1.0.0');
+  symlinkSync(first, link);
+  // As the umbrella does: dir is its own (real) folder.
+  const handle = await start({ packages: [{ name: FAKE, dir: path.join(first, 'dist') }], cwd: dir.path, on: 'change', settle: 100, interval: 100 }, { DEBUG: 'master-process:version-guard' });
+  try {
+    await handle.started();
+    assert.ok(handle.output.some((l) => l.includes(`guarding ${FAKE} 1.0.0 (${path.join(link, 'package.json')})`)), handle.tail());
+    symlinkSync(store('1.0.1'), `${link}.tmp`);
+    renameSync(`${link}.tmp`, link);
+    const exit = await exitOf(handle);
+    assert.equal(exit.code, 1, handle.tail());
+    assert.deepEqual(stopping(handle), { code: 1, reason: `version changed: ${FAKE} 1.0.0 -> 1.0.1` });
+  } finally {
+    await handle.cleanup();
+    dir.remove();
+  }
+});
+
+test('the core guarded by default is the running one, not a copy in cwd', async () => {
+  const decoy = fakeApp('@master-process/core', '9.9.9');
+  const handle = await start({ cwd: decoy.path }, { DEBUG: 'master-process:version-guard' });
+  try {
+    await handle.started();
+    const guarded = handle.output.find((l) => l.includes('guarding @master-process/core'));
+    assert.ok(guarded && !guarded.includes('9.9.9') && !guarded.includes(decoy.path), handle.tail());
+    assert.ok(handle.output.some((l) => l.includes(`ignoring ${decoy.manifest}, another copy`)), handle.tail());
+    decoy.write('9.9.10');
+    handle.signal('SIGHUP');
+    await handle.waitFor('reload:done');
+    assert.equal(handle.count('master:stopping'), 0, 'a decoy copy changing is no upgrade of the master');
+  } finally {
+    await handle.cleanup();
+    decoy.remove();
   }
 });
 
@@ -228,6 +283,7 @@ test('reads the installed core at start, and no watcher survives stop (the maste
   const handle = await start({}, { DEBUG: 'master-process:version-guard' }, { exitProcess: false });
   try {
     await handle.started();
+    // The running core, seen through this package's node_modules link.
     const expected = `guarding @master-process/core ${core.version} (${path.join(packageDir, 'node_modules/@master-process/core/package.json')})`;
     assert.ok(handle.output.some((line) => line.includes(expected)), `expected "${expected}" in\n${handle.tail()}`);
     handle.signal('SIGTERM');
@@ -260,6 +316,8 @@ test('bad options are clear errors at creation', () => {
     [{ on: 'now' as never }, /invalid option `on`: got "now". Accepted: "next-fork" or "change"/],
     [{ packages: 'master-process' as never }, /invalid option `packages`: got "master-process". Accepted: an array of package names/],
     [{ packages: ['./lib'] }, /invalid option `packages\[0\]`: got "\.\/lib". Accepted: a package name/],
+    [{ packages: [{ name: 'x', dir: '/no/such/dir' }] }, /invalid option `packages\[0\]\.dir`: got "\/no\/such\/dir". Accepted: the path of an existing directory/],
+    [{ packages: [{ name: 'x', path: '/' }] as never }, /unknown option `packages\[0\]\.path`/],
     [{ exitCode: 256 }, /invalid option `exitCode`: got 256. Accepted: an integer >= 0 and <= 255/],
     [{ cwd: '/no/such/dir' }, /invalid option `cwd`: got "\/no\/such\/dir". Accepted: the path of an existing directory/],
     [{ settle: 'soon' }, /invalid option `settle`: got "soon"/],
