@@ -3,7 +3,7 @@
 // process tree's RSS, stop the manager, check nothing is left, and analyse every recorded request.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, runLoad, sleep, summarize, tempDir, type LatencySummary, type LoadResult } from '@master-process/testkit';
+import { freePort, runLoad, sleep, summarize, tempDir, waitUntil, type LatencySummary, type LoadResult } from '@master-process/testkit';
 import { startManager, type Manager, type ManagerOptions, type ReadyMark, type ReloadOutcome } from './managers.js';
 import { cpuShare, RssSampler, watchExits } from './proc.js';
 
@@ -25,6 +25,11 @@ export interface RunOptions {
   /** Start of the load excluded from steady-state figures (default 1000 ms). */
   warmupMs?: number;
   requestTimeout?: number;
+  /**
+   * Keep the load going past `durationMs` until the last reload's new workers have answered this many
+   * requests (bounded by a generous 2 minutes): on a busy machine a reload may take most of a fixed window.
+   */
+  untilNewServed?: number;
 }
 
 export interface FailureGroup {
@@ -136,7 +141,8 @@ export async function run(options: RunOptions): Promise<RunResult> {
       target: { port },
       connections: options.connections,
       keepAlive: options.keepAlive,
-      durationMs: options.durationMs,
+      // With untilNewServed the load is stopped here, once it has shown what it must.
+      durationMs: options.untilNewServed ? options.durationMs + 120_000 : options.durationMs,
       requestTimeout: options.requestTimeout ?? 10_000,
       keepFailures: 1_000_000,
     });
@@ -154,6 +160,14 @@ export async function run(options: RunOptions): Promise<RunResult> {
       // A failed reload keeps the old workers: stop watching them.
       if (!outcome.ok) abort.abort();
       outcomes.push({ ...outcome, watched: old, exits: await exits });
+    }
+    if (options.untilNewServed) {
+      const end = loadStart + options.durationMs;
+      if (Date.now() < end) await sleep(end - Date.now());
+      const fresh = new Set(outcomes.at(-1)?.newPids ?? []);
+      const served = () => load.samples.pid.reduce((n, pid) => n + (fresh.has(pid) ? 1 : 0), 0);
+      await waitUntil(() => served() >= options.untilNewServed!, 120_000, `${options.untilNewServed} answers from the new workers`);
+      load.stop();
     }
     const result = await load.done;
     sampler.stop();

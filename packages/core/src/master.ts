@@ -9,7 +9,7 @@ import type {
   ForkContext, ForkReason, ListeningAddress, Master, MasterOptions, MasterState, ReloadResult, ResolvedOptions,
   StopInfo, WorkerExit, WorkerInfo, WorkerState,
 } from './types.js';
-import { ENV, isControlMessage } from './worker/protocol.js';
+import { ENV, isControlMessage, type FatalError } from './worker/protocol.js';
 
 const log = createLogger('core');
 
@@ -51,6 +51,8 @@ class WorkerRecord {
   readonly exited = deferred<WorkerExit>();
   /** Set once the master decided this worker goes: its exit is then expected, not a crash. */
   retiring = false;
+  /** The error the worker said it dies of (uncaught at boot, a failed listen...). */
+  fatal?: FatalError;
   private terminated = false;
   readonly timers: NodeJS.Timeout[] = [];
 
@@ -97,6 +99,8 @@ interface Slot {
   lock: Promise<void>;
   /** Crash times within the crash window. */
   crashes: number[];
+  /** Forks in a row that never became ready: a slow failure (the ready timeout) must end too. */
+  failedStarts: number;
   restartTimer?: NodeJS.Timeout;
 }
 
@@ -104,6 +108,11 @@ const stoppingError = (what: string) =>
   new MasterProcessError(ErrorCode.STOPPING, `Cannot ${what}: the master is stopping. Start a new master instead.`);
 const isStopping = (error: unknown) => (error as MasterProcessError)?.code === ErrorCode.STOPPING;
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+/** `MP_ERR_X: message`, `TypeError: message`, or the message alone when it already names its code. */
+function describeFatal({ code, name, message: text }: FatalError): string {
+  const label = code && !text.includes(code) ? code : !code && name && name !== 'Error' ? name : '';
+  return label ? `${label}: ${text}` : text;
+}
 
 
 function preloadPath(): string {
@@ -133,7 +142,9 @@ class MasterImpl extends EventEmitter {
     if (!cluster.isPrimary) {
       throw new MasterProcessError(
         ErrorCode.NOT_PRIMARY,
-        'createMaster() was called inside a cluster worker. Call it only in the primary (guard it with `cluster.isPrimary`), or give the master its own script with the `exec` option.',
+        process.env[ENV.WORKER] === '1'
+          ? 'the master was started again inside one of its own workers: this script is both the master and the workers, so guard the master part: `if (cluster.isPrimary) { require("master-process").init(); return; }` (or give the master its own script with the `exec` option).'
+          : 'createMaster() was called inside a cluster worker. Call it only in the primary (guard it with `cluster.isPrimary`), or give the master its own script with the `exec` option.',
       );
     }
     this.options = resolveOptions(options);
@@ -142,7 +153,7 @@ class MasterImpl extends EventEmitter {
       warn(error.message);
       this.emit('plugin:error', error);
     });
-    this.slots = Array.from({ length: this.options.workers }, (_, index) => ({ index, lock: Promise.resolve(), crashes: [] }));
+    this.slots = Array.from({ length: this.options.workers }, (_, index) => ({ index, lock: Promise.resolve(), crashes: [], failedStarts: 0 }));
     this.setMaxListeners(50);
   }
 
@@ -184,7 +195,8 @@ class MasterImpl extends EventEmitter {
 
   private async runStart(): Promise<void> {
     const { exec, args, execArgv, drain, watchdog } = this.options;
-    cluster.setupPrimary({ exec, args, execArgv: drain || watchdog ? [...execArgv, '--require', preloadPath()] : execArgv });
+    // Always preloaded: it reports why a worker dies; `drain` and `watchdog` switch its two features.
+    cluster.setupPrimary({ exec, args, execArgv: [...execArgv, '--require', preloadPath()] });
     process.on('exit', this.killOnExit);
     if (this.options.handleSignals) this.installSignals();
     log('master %d starting %d worker(s) of %s: %o', process.pid, this.options.workers, exec, {
@@ -197,9 +209,12 @@ class MasterImpl extends EventEmitter {
       if (!this.stopPromise) {
         // A plugin's failure was printed already, with the plugin's name.
         const code = (error as MasterProcessError).code;
-        if (code !== ErrorCode.PLUGIN_HOOK && code !== ErrorCode.HOOK_TIMEOUT) warn(`start failed: ${message(error)}`);
+        if (code !== ErrorCode.PLUGIN_HOOK && code !== ErrorCode.HOOK_TIMEOUT) warn(message(error));
         void this.stop(1, 'start failed');
       }
+      // Reject only once the stop is done (with exitProcess the process ends first, exit code 1): a caller's
+      // unhandled rejection must not end the process before the workers drained and onExit ran.
+      await this.stopPromise;
       throw error;
     }
     if (this.stopPromise) throw stoppingError('start');
@@ -227,7 +242,10 @@ class MasterImpl extends EventEmitter {
     }
   }
 
-  /** Give an empty slot a ready worker, retrying with backoff until it works or the crash limit stops the master. */
+  /**
+   * Give an empty slot a ready worker, retrying with backoff until it works or the crash limit stops the
+   * master. At start nothing serves yet, so there is nothing to protect: the first failure ends the start.
+   */
   private fillSlot(slot: Slot, reason: ForkReason): Promise<void> {
     return this.withSlots([slot], async () => {
       for (;;) {
@@ -236,12 +254,21 @@ class MasterImpl extends EventEmitter {
         const forkedAt = Date.now();
         try {
           slot.current = await this.forkReady(slot.index, this.servingGeneration, reason);
+          slot.failedStarts = 0;
           return;
         } catch (error) {
           if (isStopping(error) || this.stopPromise) throw error;
-          log('slot %d: fork failed: %s', slot.index, message(error));
+          if (reason === 'start') {
+            throw new MasterProcessError(
+              ErrorCode.START_FAILED,
+              `the first workers could not start: ${message(error)}. Nothing is serving yet, so the master stops with exit code 1 instead of retrying; fix that (the worker's own output is above) and start again.`,
+              { cause: error },
+            );
+          }
+          slot.failedStarts++;
           const delay = this.recordCrash(slot, Date.now() - forkedAt);
           if (delay === null) throw this.crashLoop(slot, error);
+          warn(`slot ${slot.index}: ${message(error)}; trying again in ${delay} ms (${slot.failedStarts} failed start(s) in a row; the master stops at ${this.options.crash.maxCrashes}).`);
           await this.sleep(slot, delay);
         }
       }
@@ -264,7 +291,7 @@ class MasterImpl extends EventEmitter {
     const now = Date.now();
     slot.crashes = slot.crashes.filter((t) => now - t < window);
     slot.crashes.push(now);
-    if (maxCrashes > 0 && slot.crashes.length >= maxCrashes) return null;
+    if (maxCrashes > 0 && (slot.crashes.length >= maxCrashes || slot.failedStarts >= maxCrashes)) return null;
     const base = backoff === 'constant' ? throttle : throttle * 2 ** (slot.crashes.length - 1);
     const delay = Math.min(maxDelay, Math.max(0, base - uptime));
     this.emit('worker:crash-delay', { slot: slot.index, delay, crashes: slot.crashes.length });
@@ -274,9 +301,12 @@ class MasterImpl extends EventEmitter {
 
   private crashLoop(slot: Slot, cause?: unknown): MasterProcessError {
     const { maxCrashes, window } = this.options.crash;
+    const what = slot.failedStarts >= maxCrashes
+      ? `failed to start ${slot.failedStarts} times in a row`
+      : `crashed ${slot.crashes.length} times within ${window} ms`;
     const error = new MasterProcessError(
       ErrorCode.CRASH_LOOP,
-      `slot ${slot.index} crashed ${slot.crashes.length} times within ${window} ms (limit crash.maxCrashes=${maxCrashes}); the master stops with exit code 1 so the service manager can take over. Fix the crash, or raise crash.maxCrashes.`,
+      `slot ${slot.index} ${what} (limit crash.maxCrashes=${maxCrashes})${cause ? `; last: ${message(cause)}` : ''}. The master stops with exit code 1 so the service manager can take over. Fix the crash, or raise crash.maxCrashes.`,
       { cause },
     );
     warn(error.message);
@@ -292,8 +322,9 @@ class MasterImpl extends EventEmitter {
       return;
     }
     const delay = this.recordCrash(slot, Date.now() - record.forkedAt);
+    const cause = record.fatal && new Error(`worker ${record.pid} died of ${describeFatal(record.fatal)}`);
     if (delay === null) {
-      this.crashLoop(slot);
+      this.crashLoop(slot, cause);
       return;
     }
     const restart = () => this.fillSlot(slot, 'crash').catch((error) => log('slot %d: not restarted: %s', slot.index, message(error)));
@@ -355,6 +386,10 @@ class MasterImpl extends EventEmitter {
     });
     worker.on('listening', (address: ListeningAddress) => void this.onListening(record, address));
     worker.on('message', (payload: unknown) => {
+      if (isControlMessage(payload, 'fatal')) {
+        record.fatal = (payload as { error: FatalError }).error;
+        return;
+      }
       if (this.options.readyOn === 'message' && isControlMessage(payload, 'ready')) this.markReady(record);
       this.emit('worker:message', record.view(), payload);
     });
@@ -392,7 +427,8 @@ class MasterImpl extends EventEmitter {
     record.ready.reject(
       new MasterProcessError(
         ErrorCode.WORKER_EXIT,
-        `worker ${record.pid} (slot ${record.slot}, generation ${record.generation}) exited before it was ready (code ${code}, signal ${signal})`,
+        `worker ${record.pid} (slot ${record.slot}, generation ${record.generation}) exited before it was ready (code ${code}, signal ${signal})` +
+          (record.fatal ? `: ${describeFatal(record.fatal)}` : ''),
       ),
     );
     record.exited.resolve(exit);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
-import { fixtures, isAlive, runLoad, sleep, tempDir } from '@master-process/testkit';
+import { fixtures, isAlive, runLoad, sleep, tempDir, waitUntil } from '@master-process/testkit';
 import { everySlot, get, master } from './helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -48,8 +48,10 @@ describe('rolling reload', () => {
       for (let i = 1; i <= 3; i++) {
         const since = m.mark();
         m.signal('SIGHUP');
-        await m.waitFor('reload:done', () => true, { since });
-        await sleep(200);
+        const done = await m.waitFor('reload:done', () => true, { since });
+        // Traffic on the new generation before the next reload: 50 answers from it, however slow the machine.
+        const fresh = new Set(done.args![0].workers.map((w: { pid: number }) => w.pid));
+        await waitUntil(() => load.samples.pid.filter((pid) => fresh.has(pid)).length >= 50, 60_000, 'answers from the new generation');
       }
       load.stop();
       const result = await load.done;

@@ -1,6 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createMaster, type Master, type MasterOptions } from '@master-process/core';
+import { createMaster, warn, type Master, type MasterOptions, type MasterProcessError } from '@master-process/core';
 import { monitor } from '@master-process/plugin-monitor';
 import { profilerSignal } from '@master-process/plugin-profiler-signal';
 import { unixSocket } from '@master-process/plugin-unix-socket';
@@ -32,11 +32,23 @@ export function defaultPlugins(exec: string = process.argv[1] ?? process.cwd()) 
  * Starts a master running this same script as workers (`WORKERS`, `MAX_KILL_TIMEOUT`, `WORKER_THROTTLE`,
  * `PORT=/path.sock`, `MAX_MEMORY_ALLOWED_MB`... as in 4.x), with every plugin. Options, if given, are
  * `createMaster` options and win over the environment; `plugins` are added after the built-in ones.
- * A start failure is printed and ends the process with exit code 1, as a crash loop does.
+ * A bad option or environment variable, or a start failure, is printed in one line and ends the process with
+ * exit code 1, as a crash loop does (with `exitProcess: false`, createMaster's error is thrown instead).
  */
 export function init(options: MasterOptions = {}): Master {
   const { plugins = [], ...rest } = options;
-  const master = createMaster({ ...rest, plugins: [...defaultPlugins(rest.exec), ...plugins] });
+  let master: Master;
+  try {
+    master = createMaster({ ...rest, plugins: [...defaultPlugins(rest.exec), ...plugins] });
+  } catch (error) {
+    // 4.x users see one line and exit code 1, not a stack trace out of dist/.
+    // By code, not instanceof: a plugin may carry its own copy of the core.
+    const code = (error as MasterProcessError | undefined)?.code;
+    // In a worker (no isPrimary guard) the error is thrown: the master then names it in its one line.
+    if (typeof code !== 'string' || !code.startsWith('MP_ERR_') || code === 'MP_ERR_NOT_PRIMARY' || rest.exitProcess === false) throw error;
+    warn((error as Error).message);
+    process.exit(1);
+  }
   master.start().catch(() => {
     // Printed by the master, which stops and exits 1 itself (unless exitProcess is false).
   });

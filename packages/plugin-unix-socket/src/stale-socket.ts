@@ -1,5 +1,6 @@
-import { lstat, unlink } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { access, lstat, unlink } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { dirname } from 'node:path';
 import net from 'node:net';
 import { MasterProcessError, type Logger } from '@master-process/core';
 import { UnixSocketErrorCode } from './errors.js';
@@ -69,6 +70,7 @@ export async function freeSocketPath(path: string, log: Logger): Promise<void> {
     throw new MasterProcessError(UnixSocketErrorCode.UNUSABLE, `${PKG}: cannot inspect the socket path ${path}: ${(error as Error).message}.`, { cause: error });
   }
   if (found === null) {
+    await assertFolderUsable(path);
     log('%s is free', path);
     return;
   }
@@ -94,6 +96,23 @@ export async function freeSocketPath(path: string, log: Logger): Promise<void> {
   }
   if (await removeIfSame(path, found)) log('removed the stale socket %s (nobody served it)', path);
   else log('%s changed while it was inspected; left as it is', path);
+}
+
+/** Every worker's listen would fail on a socket whose folder is missing or read-only: say so once, at start. */
+async function assertFolderUsable(path: string): Promise<void> {
+  const folder = dirname(path);
+  const run = /^\/run\/([^/]+)$/.exec(folder);
+  const hint = `Create it${run ? ` (under systemd, \`RuntimeDirectory=${run[1]}\` in the unit creates it for the service)` : ''}, or listen on another path.`;
+  let stats: Stats | null;
+  try {
+    stats = await lstatOrNull(folder);
+    if (stats?.isDirectory()) await access(folder, constants.W_OK | constants.X_OK);
+  } catch (error) {
+    throw new MasterProcessError(UnixSocketErrorCode.NO_FOLDER, `${PKG}: cannot create the socket ${path}: its folder ${folder} is not writable (${errnoOf(error) ?? (error as Error).message}). ${hint}`, { cause: error });
+  }
+  if (!stats?.isDirectory()) {
+    throw new MasterProcessError(UnixSocketErrorCode.NO_FOLDER, `${PKG}: cannot create the socket ${path}: its folder ${folder} ${stats ? 'is not a folder' : 'does not exist'}. ${hint}`);
+  }
 }
 
 /** Unlink `path` only while it is still the socket `expected` (a file put there since is not ours). */

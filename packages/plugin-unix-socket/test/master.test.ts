@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, lstatSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { runLoad, sleep, tempDir } from '@master-process/testkit';
+import { runLoad, tempDir, waitUntil } from '@master-process/testkit';
 import { get, staleSocket, startSocketMaster, type SocketMaster } from './helpers.js';
 
 const modeOf = (path: string) => lstatSync(path).mode & 0o777;
@@ -104,8 +104,11 @@ describe('a master serving on a unix socket', () => {
     let lastDone = 0;
     let newest: number[] = [];
     try {
+      // Answers so far, from the given pids (any pid before the first reload).
+      const servedBy = (pids: number[]) => load.samples.pid.filter((pid) => pid > 0 && (pids.length === 0 || pids.includes(pid))).length;
       for (let generation = 1; generation <= 3; generation++) {
-        await sleep(300); // traffic on the current generation first
+        // Traffic on the current generation first.
+        await waitUntil(() => servedBy(newest) >= 20, 60_000, 'answers from the current generation');
         const since = h.mark();
         h.signal('SIGHUP');
         const done = await h.waitFor('reload:done', (e) => e.args![0].generation === generation, { since, timeout: 60_000 });
@@ -113,7 +116,7 @@ describe('a master serving on a unix socket', () => {
         newest = done.args![0].workers.map((w: { pid: number }) => w.pid);
       }
       // Requests after the last reload, so the newest generation is seen serving.
-      await sleep(500);
+      await waitUntil(() => servedBy(newest) >= 20, 60_000, 'answers from the newest generation');
     } finally {
       load.stop();
     }

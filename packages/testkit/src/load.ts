@@ -62,7 +62,7 @@ function kindOf(error: NodeJS.ErrnoException): string {
  * A load client that records every request: C connections, each looping one request after another,
  * until `durationMs` passes or `stop()` is called. It never retries: a failure is a failure.
  */
-export function runLoad(options: LoadOptions): { done: Promise<LoadResult>; stop: () => void } {
+export function runLoad(options: LoadOptions): { done: Promise<LoadResult>; stop: () => void; samples: LoadResult['samples'] } {
   const { target, connections, keepAlive } = options;
   const requestTimeout = options.requestTimeout ?? 10_000;
   const keepFailures = options.keepFailures ?? 20;
@@ -131,5 +131,6 @@ export function runLoad(options: LoadOptions): { done: Promise<LoadResult>; stop
     const total = samples.end.length;
     return { total, ok, failed: total - ok, failures, firstFailures, latency: summarize(latencies), startedAt, endedAt: Date.now(), samples };
   });
-  return { done, stop };
+  // `samples` grows while the load runs: a test can wait on what was served instead of on a fixed window.
+  return { done, stop, samples };
 }

@@ -2,7 +2,14 @@
 // Messages are objects with this one key, so they never collide with an app's own messages.
 export const MESSAGE_KEY = 'master-process';
 
-export type ControlMessage = { [MESSAGE_KEY]: 'ready' };
+/** What a worker says of the error that ends it, so the master can say in one line why a start or reload failed. */
+export interface FatalError {
+  name?: string;
+  code?: string;
+  message: string;
+}
+
+export type ControlMessage = { [MESSAGE_KEY]: 'ready' } | { [MESSAGE_KEY]: 'fatal'; error: FatalError };
 
 export function isControlMessage(message: unknown, kind: ControlMessage[typeof MESSAGE_KEY]): boolean {
   return typeof message === 'object' && message !== null && (message as Record<string, unknown>)[MESSAGE_KEY] === kind;
