@@ -88,7 +88,7 @@ describe('crashes', () => {
   it('replacements that never become ready end in a crash loop too (the ready timeout cannot outrun the crash window), each failure printed', async () => {
     const { file, deploy } = deployable();
     const { m, port } = await master(
-      { options: { workers: 1, readyTimeout: '3s', crash: { throttle: 0, maxCrashes: 3, window: '100ms' } } },
+      { options: { workers: 1, readyTimeout: '5s', crash: { throttle: 0, maxCrashes: 3, window: '100ms' } } },
       { APP_CONFIG_FILE: file },
       cleanups,
     );
@@ -97,7 +97,7 @@ describe('crashes', () => {
     await get(port, '/crash');
     assert.equal((await m.exited).code, 1, m.tail());
     assert.equal(m.count('worker:fork'), 4, 'the start, then 3 replacements that never listen');
-    const printed = m.output.filter((l) => /^master-process: slot 0: worker \d+ .*was not ready within 3000 ms/.test(l));
+    const printed = m.output.filter((l) => /^master-process: slot 0: worker \d+ .*was not ready within 5000 ms/.test(l));
     assert.equal(printed.length, 2, m.tail());
     assert.ok(m.output.some((l) => /slot 0 failed to start 3 times in a row \(limit crash.maxCrashes=3\)/.test(l)), m.tail());
     await waitUntil(() => [...m.pids].every((p) => !isAlive(p)), 10_000, 'no worker left');

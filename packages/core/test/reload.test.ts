@@ -65,7 +65,7 @@ describe('rolling reload', () => {
 
   it('a new generation that never becomes ready: the reload fails and the old workers keep serving', async () => {
     const { file, deploy } = deployable();
-    const { m, port } = await master({ options: { workers: 2, readyTimeout: 1500 } }, { APP_CONFIG_FILE: file }, cleanups);
+    const { m, port } = await master({ options: { workers: 2, readyTimeout: 6000 } }, { APP_CONFIG_FILE: file }, cleanups);
     const started = await m.started();
     const old = started.workers.map((w: any) => w.pid).sort();
     const load = runLoad({ target: { port }, connections: 8, keepAlive: true });
@@ -74,7 +74,7 @@ describe('rolling reload', () => {
     m.signal('SIGHUP');
     const failed = await m.waitFor('reload:failed');
     assert.equal(failed.args![0].error.code, 'MP_ERR_RELOAD_FAILED');
-    assert.match(failed.args![0].error.message, /not ready within 1500 ms.*previous workers keep serving/s);
+    assert.match(failed.args![0].error.message, /not ready within 6000 ms.*previous workers keep serving/s);
     await m.until('the failure printed on stderr without DEBUG', () => m.output.some((l) => l.startsWith('master-process: reload 1 failed')));
     const serving = (await m.workers()).filter((w) => w.state === 'ready').map((w) => w.pid).sort();
     assert.deepEqual(serving, old);

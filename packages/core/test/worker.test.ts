@@ -17,7 +17,7 @@ describe('the worker side', () => {
     cleanups.push(async () => dir.remove());
     const config = join(dir.path, 'app.json');
     writeFileSync(config, JSON.stringify({ readyMessage: true }));
-    const { m, port } = await master({ options: { workers: 1, readyOn: 'message', readyTimeout: 1500 } }, { APP_CONFIG_FILE: config }, cleanups);
+    const { m, port } = await master({ options: { workers: 1, readyOn: 'message', readyTimeout: 6000 } }, { APP_CONFIG_FILE: config }, cleanups);
     const started = await m.started();
     assert.equal(started.workers[0].state, 'ready');
     // The next version listens but never calls ready(): listening alone must not count.
