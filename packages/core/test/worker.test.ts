@@ -22,7 +22,7 @@ describe('the worker side', () => {
     assert.equal(started.workers[0].state, 'ready');
     // The next version listens but never calls ready(): listening alone must not count.
     writeFileSync(config, JSON.stringify({ readyMessage: false }));
-    await assert.rejects(m.command('reload'), /not ready within 1500 ms.*ready\(\) from @master-process\/core\/worker/s);
+    await assert.rejects(m.command('reload'), /not ready within 6000 ms.*ready\(\) from @master-process\/core\/worker/s);
     const listened = m.events.filter((e) => e.ev === 'worker:listening').map((e) => e.args![0].pid);
     assert.equal(listened.length, 2, 'the new worker did listen');
     assert.equal((await get(port)).pid, started.workers[0].pid, 'the old worker still serves');
