@@ -62,14 +62,15 @@ describe('replacing a worker over its limit', () => {
       writeFileSync(config, JSON.stringify({ busyCpu: true })); // ~90% of a core
       const { handle } = track(await startMonitored({
         workers: 1,
-        monitor: { interval: 300, grace: 0, maxCpu: 40, cpuFailures: 3, maxMemoryMB: 4000 },
+        // A low bar: on a busy machine the busy loop gets only its share of a core.
+        monitor: { interval: 300, grace: 0, maxCpu: 20, cpuFailures: 3, maxMemoryMB: 4000 },
         env: { APP_CONFIG_FILE: config },
       }));
       const [busy] = await handle.workers();
       writeFileSync(config, JSON.stringify({ busyCpu: false })); // the replacement boots calm
       const replacing = await handle.waitFor('monitor:replacing', (e) => e.args![0].pid === busy!.pid);
       assert.equal(replacing.args![0].resource, 'cpu');
-      assert.ok(replacing.args![0].cpu > 40, `sampled ${replacing.args![0].cpu}%`);
+      assert.ok(replacing.args![0].cpu > 20, `sampled ${replacing.args![0].cpu}%`);
       const replaced = await handle.waitFor('monitor:replaced', (e) => e.args![0].oldPid === busy!.pid);
       assert.equal(replaced.args![0].reason, 'used too much cpu');
       await handle.waitFor('worker:exit', (e) => e.args![0].pid === busy!.pid);
