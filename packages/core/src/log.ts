@@ -13,7 +13,18 @@ function widenRootNamespace(): void {
 }
 widenRootNamespace();
 
-export type Logger = createDebug.Debugger;
+/**
+ * A logger from `createLogger`: printf-style (`%s`, `%d`, `%o`, `%j`), silent unless `DEBUG` names its namespace.
+ * Our own type, not `debug`'s: public types must not need `@types/debug` (a consumer without `skipLibCheck`
+ * would fail on it).
+ */
+export interface Logger {
+  (format: unknown, ...args: unknown[]): void;
+  /** Whether `DEBUG` enables this namespace: check it before computing costly arguments. */
+  readonly enabled: boolean;
+  /** `master-process:<name>`. */
+  readonly namespace: string;
+}
 
 /** A `debug` logger under `master-process:<name>`, e.g. `createLogger('monitor')`. */
 export function createLogger(name: string): Logger {
