@@ -4,9 +4,11 @@
 // Extra arguments go to turbo, e.g. `pnpm test --filter @master-process/core`.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 
 const args = ['run', 'test', '--log-prefix=none', '--log-order=grouped', '--concurrency=1', ...process.argv.slice(2)];
-const child = spawn('turbo', args, {
+const turbo = fileURLToPath(new URL('../node_modules/.bin/turbo', import.meta.url));
+const child = spawn(turbo, args, {
   stdio: ['inherit', 'pipe', 'pipe'],
   env: { TURBO_TELEMETRY_DISABLED: '1', ...process.env },
 });
@@ -37,5 +39,7 @@ child.on('exit', async (code) => {
   // A process a test leaked may still hold the pipes: count what has arrived, do not wait for it.
   await Promise.race([done, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
   console.log(`${totals.pass} passed, ${totals.fail} failed`);
-  process.exit(code ?? 1);
+  // turbo's code, except that a failure it missed (e.g. a test process killed by a signal, which turbo can count as
+  // cancelled) still fails the run.
+  process.exit((code ?? 1) || (totals.fail > 0 ? 1 : 0));
 });
