@@ -47,7 +47,7 @@ test('a bad `workers` is refused: slot indexes are non-negative integers', () =>
 
 test('a bad `maxPause` is refused with the duration forms', () => {
   refuses({ maxPause: 'ten minutes' }, '`maxPause`', '"ten minutes"', '"5s"');
-  refuses({ maxPause: -1 }, '`maxPause`', '-1', 'non-negative');
+  refuses({ maxPause: -1 }, '`maxPause`', '-1', 'a duration of at least 0 ms');
 });
 
 test('unknown options and non-objects are refused', () => {
