@@ -6,10 +6,10 @@ import { createLogger, warn } from './log.js';
 import { resolveOptions } from './options.js';
 import { PluginHost, validatePlugins } from './plugins.js';
 import type {
-  ForkContext, ForkReason, ListeningAddress, Master, MasterOptions, MasterState, ReloadResult, ResolvedOptions,
+  ForkContext, ForkReason, ListeningAddress, Master, MasterOptions, MasterState, OpenConnections, ReloadResult, ResolvedOptions,
   StopInfo, WorkerExit, WorkerInfo, WorkerState,
 } from './types.js';
-import { ENV, isControlMessage, type FatalError } from './worker/protocol.js';
+import { ENV, MESSAGE_KEY, isControlMessage, noneOpen, parseOpen, type FatalError } from './worker/protocol.js';
 
 const log = createLogger('core');
 
@@ -53,6 +53,10 @@ class WorkerRecord {
   retiring = false;
   /** The error the worker said it dies of (uncaught at boot, a failed listen...). */
   fatal?: FatalError;
+  /** What the retiring worker last reported still open. */
+  open?: OpenConnections;
+  /** Why the master sent SIGKILL, if it did. */
+  killedBecause?: string;
   private terminated = false;
   readonly timers: NodeJS.Timeout[] = [];
 
@@ -79,6 +83,13 @@ class WorkerRecord {
     if (this.terminated) return;
     this.terminated = true;
     this.signal('SIGTERM');
+  }
+
+  /** SIGKILL, remembering why: the exit is then reported as a kill. */
+  kill(because: string): void {
+    if (this.state === 'exited') return;
+    this.killedBecause ??= because;
+    this.signal('SIGKILL');
   }
 
   signal(signal: NodeJS.Signals): void {
@@ -195,7 +206,8 @@ class MasterImpl extends EventEmitter {
 
   private async runStart(): Promise<void> {
     const { exec, args, execArgv, drain, watchdog } = this.options;
-    // Always preloaded: it reports why a worker dies; `drain` and `watchdog` switch its two features.
+    // Always preloaded: it reports why a worker dies and carries the retire protocol; `drain` and
+    // `watchdog` switch only those parts of it.
     cluster.setupPrimary({ exec, args, execArgv: [...execArgv, '--require', preloadPath()] });
     process.on('exit', this.killOnExit);
     if (this.options.handleSignals) this.installSignals();
@@ -391,11 +403,15 @@ class MasterImpl extends EventEmitter {
         return;
       }
       if (this.options.readyOn === 'message' && isControlMessage(payload, 'ready')) this.markReady(record);
+      else if (record.retiring) this.onDrainReport(record, payload);
       this.emit('worker:message', record.view(), payload);
     });
     worker.on('disconnect', () => {
-      // Out of rotation and drained: now the app may clean up.
-      if (record.retiring) record.terminate();
+      if (!record.retiring) return;
+      // Its servers are closed, connections and all: now the app may clean up. (A killed worker's channel
+      // closes too: then its last report stands.)
+      if (record.killedBecause === undefined) record.open = noneOpen();
+      record.terminate();
     });
     worker.on('error', (error: Error) => log('PID/%d: worker error: %s', record.pid, error.message));
     worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => this.onWorkerExit(record, code, signal));
@@ -419,11 +435,24 @@ class MasterImpl extends EventEmitter {
     this.emit('worker:ready', record.view());
   }
 
+  /** A retiring worker's `draining` / `drained` report (see worker/protocol.ts). */
+  private onDrainReport(record: WorkerRecord, payload: unknown): void {
+    const drained = isControlMessage(payload, 'drained');
+    if (!drained && !isControlMessage(payload, 'draining')) return;
+    const open = parseOpen(payload.open);
+    if (open) record.open = open;
+    log('PID/%d: %s, still open: %o', record.pid, drained ? 'drained' : 'draining', open);
+    // The worker says when SIGTERM is safe: its default action would cut upgraded connections left.
+    if (drained && (payload as { term?: unknown }).term === true) record.terminate();
+  }
+
   private onWorkerExit(record: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
     for (const timer of record.timers) clearTimeout(timer);
     this.records.delete(record);
     record.state = 'exited';
-    const exit: WorkerExit = { code, signal, expected: record.retiring };
+    const killed = record.killedBecause !== undefined && signal === 'SIGKILL';
+    const exit: WorkerExit = { code, signal, expected: record.retiring, killed, ...(killed && record.open ? { open: record.open } : {}) };
+    if (killed) warn(killReport(record));
     record.ready.reject(
       new MasterProcessError(
         ErrorCode.WORKER_EXIT,
@@ -452,18 +481,22 @@ class MasterImpl extends EventEmitter {
     record.retiring = true;
     record.state = 'disconnecting';
     const { killTimeout } = this.options;
-    log('PID/%d: retiring (%s): disconnect, SIGTERM when drained, SIGKILL in %d ms', record.pid, reason, killTimeout);
+    log('PID/%d: retiring (%s): retire + disconnect, SIGTERM when drained, SIGKILL in %d ms', record.pid, reason, killTimeout);
     this.emit('worker:retire', record.view(), reason);
     const term = setTimeout(() => record.terminate(), Math.floor(killTimeout / 2));
     const kill = setTimeout(() => {
       log('PID/%d: still alive after %d ms: SIGKILL', record.pid, killTimeout);
-      record.signal('SIGKILL');
+      record.kill(`the kill timeout (${killTimeout} ms)`);
     }, killTimeout);
     term.unref();
     kill.unref();
     record.timers.push(term, kill);
-    if (record.worker.isConnected()) record.worker.disconnect();
-    else record.terminate();
+    if (record.worker.isConnected()) {
+      // `retire` first: the worker hears it before the cluster's disconnect, which closes its servers.
+      // disconnect() takes the worker out of the primary's round-robin at once.
+      record.worker.send({ [MESSAGE_KEY]: 'retire', reason });
+      record.worker.disconnect();
+    } else record.terminate();
     return record.exited.promise;
   }
 
@@ -666,13 +699,31 @@ class MasterImpl extends EventEmitter {
         }
         // A second stop signal: the operator is out of patience.
         warn(`${signal} during stop: killing the remaining workers now.`);
-        for (const record of this.records) record.signal('SIGKILL');
+        for (const record of this.records) record.kill(`a second ${signal} during stop`);
       });
     }
     for (const signal of this.host.signals) {
       listen(signal, () => void this.host.run('onSignal', [signal], { only: (p) => p.signals?.includes(signal) ?? false }));
     }
   }
+}
+
+const KIND_NAMES: Record<keyof OpenConnections, string> = {
+  http: 'HTTP/1 connection(s)',
+  upgraded: 'upgraded (WebSocket) connection(s)',
+  eventStreams: 'event stream(s) (SSE)',
+  http2: 'HTTP/2 session(s)',
+};
+
+/** Why a worker was killed and what it still had open, for the operator. */
+function killReport(record: WorkerRecord): string {
+  const head = `worker ${record.pid} (slot ${record.slot}, generation ${record.generation}) was killed (SIGKILL) at ${record.killedBecause}`;
+  const open = record.open;
+  if (!open) return `${head}; it sent no drain report (a blocked event loop, or servers the drain does not know).`;
+  const left = (Object.keys(KIND_NAMES) as (keyof OpenConnections)[]).filter((k) => open[k] > 0).map((k) => `${open[k]} ${KIND_NAMES[k]}`);
+  if (left.length === 0) return `${head}; its connections were all closed: its SIGTERM handler, or something else, kept the process alive.`;
+  const advice = open.upgraded > 0 ? ' Close upgraded connections when the worker retires (onRetiring from @master-process/core/worker, or on SIGTERM), or raise killTimeout.' : ' Raise killTimeout if requests take that long.';
+  return `${head} with ${left.join(', ')} still open.${advice}`;
 }
 
 /** Create a master. Nothing is forked until `start()`. */

@@ -34,11 +34,30 @@ export interface ListeningAddress {
   addressType: number | string;
 }
 
+/** Connections a retiring worker still had open, by kind, from its last drain report. */
+export interface OpenConnections {
+  /** HTTP/1 connections: a request in flight, or a keep-alive connection not closed yet. */
+  http: number;
+  /** Upgraded connections (WebSocket, ...): the drain never closes them; the app does, or the kill timeout. */
+  upgraded: number;
+  /** `text/event-stream` responses still open (the drain ends them, unless the app opted out). */
+  eventStreams: number;
+  /** HTTP/2 sessions not closed yet (sent GOAWAY; a stream still open). */
+  http2: number;
+}
+
 export interface WorkerExit {
   code: number | null;
   signal: NodeJS.Signals | null;
   /** True when the master retired it (reload, replace, stop); false for a crash. */
   expected: boolean;
+  /**
+   * True when the master had to SIGKILL it: it had not exited at the kill timeout (or on a second stop
+   * signal). A warning on stderr says what it still had open.
+   */
+  killed: boolean;
+  /** With `killed`: what the worker last reported still open (absent when it sent no report). */
+  open?: OpenConnections;
 }
 
 /** What `beforeFork` receives: the fork about to happen. Plugins may add to `env`. */
@@ -135,7 +154,10 @@ export interface MasterOptions {
   env?: Record<string, string | undefined>;
   /** Number of workers: a positive integer, `'MAX'` or `'AUTO'` (env `WORKERS`, default 1). */
   workers?: number | string;
-  /** Time a retiring worker gets between leaving rotation and SIGKILL (env `MAX_KILL_TIMEOUT`, default 5s). */
+  /**
+   * Time a retiring worker gets between leaving rotation and SIGKILL (env `MAX_KILL_TIMEOUT`, default 5s).
+   * It gets SIGTERM once drained, at the latest at half of it.
+   */
   killTimeout?: number | string;
   /** A new worker not ready within this is killed and the fork fails (default 30s). */
   readyTimeout?: number | string;

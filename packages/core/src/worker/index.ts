@@ -1,10 +1,12 @@
 // The worker side of master-process: what an app may call from inside a worker.
 import cluster from 'node:cluster';
-import { closeAll } from './drain.js';
 import { ENV, MESSAGE_KEY } from './protocol.js';
+import { installRetirement } from './retire.js';
+import { shared, type DrainerView, type RetiringInfo } from './shared.js';
 
-export { drain, type DrainOptions } from './drain.js';
+export { drain, type DrainableServer, type DrainOptions } from './drain.js';
 export { handleProfilerSignal, type ProfilerSignalOptions } from './profiler.js';
+export type { RetiringInfo } from './shared.js';
 
 /** True inside a worker forked by a master-process master. */
 export const isWorker: boolean = cluster.isWorker && process.env[ENV.WORKER] === '1';
@@ -23,40 +25,113 @@ export function ready(): boolean {
   return true;
 }
 
+const report = (what: string) => (error: unknown) => {
+  process.stderr.write(`master-process: ${what} failed: ${(error as Error)?.stack ?? error}\n`);
+  process.exitCode = 1;
+};
+
+/** True once the master has taken this worker out of rotation. */
+export function isRetiring(): boolean {
+  return shared().retiring !== undefined;
+}
+
+/**
+ * Run `fn` as soon as the master takes this worker out of rotation (a reload, `replace()`, a stop), before
+ * its servers have drained. The place to close long-lived connections the drain leaves alone: WebSocket
+ * connections with 1001 ("going away"), so their clients reconnect, to the new generation. Called at once
+ * (on a microtask) when the worker is already retiring. Returns a function that unregisters `fn`.
+ */
+export function onRetiring(fn: (info: RetiringInfo) => unknown): () => void {
+  if (typeof fn !== 'function') throw new TypeError('onRetiring(fn): fn must be a function');
+  installRetirement();
+  const state = shared();
+  const call = (info: RetiringInfo) => {
+    try {
+      const result = fn(info) as Promise<unknown> | undefined;
+      if (typeof result?.then === 'function') result.then(undefined, report('an onRetiring handler'));
+    } catch (error) {
+      report('an onRetiring handler')(error);
+    }
+  };
+  let registered = true;
+  if (state.retiring) queueMicrotask(() => registered && call(state.retiring!));
+  else state.events.once('retiring', call);
+  return () => {
+    registered = false;
+    state.events.off('retiring', call);
+  };
+}
+
 type ShutdownHandler = () => unknown;
 const handlers: ShutdownHandler[] = [];
 let listening = false;
 let shuttingDown: Promise<void> | undefined;
 
-/** Drain every server, run the shutdown handlers in order, then exit 0. */
-export function shutdown(): Promise<void> {
+/** Servers that are part of the drain: listening now, or draining. */
+const activeDrainers = (): DrainerView[] => [...shared().drainers].filter((d) => d.listening || d.state !== 'serving');
+
+function closeListening(): void {
+  for (const drainer of activeDrainers()) drainer.close();
+}
+
+async function untilDrained(retiring: boolean): Promise<void> {
+  const drainers = activeDrainers();
+  if (drainers.length > 0) {
+    await Promise.all(drainers.map((d) => d.whenDrained()));
+    return;
+  }
+  // No server drained by master-process: the cluster's disconnect closes the servers, and comes once
+  // they are closed.
+  if (retiring && cluster.worker?.isConnected()) await new Promise((resolve) => cluster.worker!.once('disconnect', resolve));
+}
+
+function runShutdown(retiring: boolean): Promise<void> {
   shuttingDown ??= (async () => {
-    await closeAll();
+    // Retiring: the cluster's disconnect (right behind the retire message) closes the servers.
+    if (!retiring) closeListening();
+    await untilDrained(retiring);
     for (const handler of handlers) {
       try {
         await handler();
       } catch (error) {
-        process.stderr.write(`master-process: an onShutdown handler failed: ${(error as Error)?.stack ?? error}\n`);
-        process.exitCode = 1;
+        report('an onShutdown handler')(error);
       }
     }
+    // Upgraded connections (WebSocket) the handlers closed finish their closing handshake first; those
+    // left open are bounded by the master's kill timeout.
+    await Promise.all(activeDrainers().map((d) => d.whenClosed()));
     process.exit();
   })();
   return shuttingDown;
 }
 
 /**
- * Run `fn` when this worker is retired: once the master has taken it out of rotation and its servers
- * have drained (the cluster `disconnect`), or on SIGTERM, whichever comes first. Handlers run in order
- * and are awaited; then the worker exits. Returns a function that unregisters `fn`.
+ * Close every server (each drains), wait until their HTTP traffic has drained, run the `onShutdown`
+ * handlers in order, wait until the servers are closed, then exit (code 0, or 1 if a handler failed).
+ */
+export function shutdown(): Promise<void> {
+  closeListening();
+  return runShutdown(false);
+}
+
+/**
+ * Run `fn` when this worker is retired (reload, `replace()`, stop), once its servers have drained: no HTTP
+ * request is left in flight. Also on SIGTERM (then the servers are closed first), and if the master goes
+ * away. Handlers run in order and are awaited; then the worker exits once its servers are closed (close
+ * WebSocket connections in `onRetiring`, or here). Returns a function that unregisters `fn`.
  */
 export function onShutdown(fn: ShutdownHandler): () => void {
   if (typeof fn !== 'function') throw new TypeError('onShutdown(fn): fn must be a function');
   if (!listening) {
     listening = true;
+    installRetirement();
+    // A SIGTERM during a retirement also closes servers the cluster does not own.
     process.once('SIGTERM', () => void shutdown());
-    // A drained worker with nothing else to do would exit before the master's SIGTERM reaches it.
-    cluster.worker?.once('disconnect', () => void shutdown());
+    const state = shared();
+    if (state.retiring) void runShutdown(true);
+    else state.events.once('retiring', () => void runShutdown(true));
+    // The master went away without a word (or is of an older kind): the servers are closed by now.
+    cluster.worker?.once('disconnect', () => void runShutdown(false));
   }
   handlers.push(fn);
   return () => {

@@ -1,17 +1,23 @@
-// Loaded with `--require` into every worker the master forks (opt out: master option `drain: false`,
-// `watchdog: false`). It tells the master the error a worker dies of (so a failed start says why), and
-// changes exactly two things in the worker:
-// - every HTTP(S) server that listens gets the graceful drain (see drain.ts): `server.close()` no longer
-//   destroys idle keep-alive sockets at once, and responses sent while draining say `Connection: close`;
-// - a watchdog thread kills the worker if its master dies, even when the worker's event loop is blocked.
+// Loaded with `--require` into every worker the master forks. It tells the master the error a worker dies of
+// (so a failed start says why), and changes exactly these things in the worker:
+// - it listens for the master's `retire` message (always: see retire.ts), so the app hears at once that it
+//   leaves rotation, an app that handles SIGTERM gets it before it exits, and the master learns when the
+//   worker has drained;
+// - every HTTP(S) and HTTP/2 server that listens gets the graceful drain (see drain.ts): `server.close()` no
+//   longer destroys idle keep-alive sockets at once, and responses sent while draining say `Connection: close`
+//   (opt out: master option `drain: false`);
+// - a watchdog thread kills the worker if its master dies, even when the worker's event loop is blocked
+//   (opt out: `watchdog: false`).
 import cluster from 'node:cluster';
 import { drainEveryServer } from './drain.js';
 import { reportFatalErrors } from './fatal.js';
 import { ENV } from './protocol.js';
+import { installRetirement } from './retire.js';
 import { startWatchdog } from './watchdog.js';
 
 if (cluster.isWorker && process.env[ENV.WORKER] === '1') {
   reportFatalErrors();
+  installRetirement();
   if (process.env[ENV.AUTO_DRAIN] === '1') drainEveryServer();
   if (process.env[ENV.WATCHDOG] === '1') startWatchdog(Number(process.env.PPID));
 }

@@ -1,0 +1,101 @@
+// The worker's half of retirement. The master sends `retire`, then `worker.disconnect()` (the cluster's
+// own message, which closes the servers and starts their drain). Here:
+// - the app hears at once that it is leaving rotation (`onRetiring` in the helper): the moment to close
+//   WebSocket connections with 1001 so their clients reconnect to the new generation;
+// - an app that listens for SIGTERM is kept alive until SIGTERM comes. Without that, a drained worker
+//   whose only handle was its server would exit by itself before the master's SIGTERM reached it, and
+//   the app's clean-up would never run;
+// - the master is told how the drain goes, and when the HTTP side is drained (only upgraded connections
+//   may be left), so it sends SIGTERM then instead of at half the kill timeout.
+import type { OpenConnections } from '../types.js';
+import { ENV, MESSAGE_KEY, OPEN_KINDS, isControlMessage, noneOpen, type ControlMessage } from './protocol.js';
+import { shared, type WorkerShared } from './shared.js';
+
+const isManagedWorker = () => process.env[ENV.WORKER] === '1' && typeof process.send === 'function';
+
+function killTimeout(): number {
+  const ms = Number(process.env[ENV.KILL_TIMEOUT]);
+  return Number.isFinite(ms) && ms > 0 ? ms : 5000;
+}
+
+let releaseHold: (() => void) | undefined;
+
+/** The app (or the helper's onShutdown) handles SIGTERM itself: its default action would not kill us. */
+export function appListensForSigterm(): boolean {
+  return process.listeners('SIGTERM').some((listener) => listener !== releaseHold);
+}
+
+/** Listen for the master's `retire` (idempotent across bundles). */
+export function installRetirement(): void {
+  const state = shared();
+  if (state.retirementInstalled || !isManagedWorker()) return;
+  state.retirementInstalled = true;
+  process.on('message', (message: unknown) => {
+    if (isControlMessage(message, 'retire')) retire(state, typeof message.reason === 'string' ? message.reason : 'retired');
+  });
+}
+
+function retire(state: WorkerShared, reason: string): void {
+  if (state.retiring) return;
+  state.retiring = Object.freeze({ reason });
+  hold();
+  let scheduled = false;
+  const reporter = new Reporter(state);
+  state.events.on('progress', () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      reporter.report();
+    });
+  });
+  // The helper's listeners never throw (it wraps them).
+  state.events.emit('retiring', state.retiring);
+}
+
+/** Keep the event loop alive until SIGTERM (at most the kill timeout) when the app listens for it. */
+function hold(): void {
+  if (!appListensForSigterm()) return;
+  // Not unref'd on purpose: holding the loop is its job.
+  const timer = setTimeout(() => releaseHold?.(), killTimeout());
+  const release = () => {
+    clearTimeout(timer);
+    process.off('SIGTERM', release);
+  };
+  releaseHold = release;
+  // After the app's own listeners: the app's handler and its handles decide when the process ends.
+  process.on('SIGTERM', release);
+}
+
+class Reporter {
+  private last = '';
+  private done = false;
+
+  constructor(private readonly state: WorkerShared) {}
+
+  report(): void {
+    if (this.done || !process.connected) return;
+    // Servers that never listened are not part of the drain.
+    const active = [...this.state.drainers].filter((d) => d.listening || d.state !== 'serving');
+    if (active.length === 0) return;
+    const open = noneOpen();
+    for (const drainer of active) {
+      const counts: OpenConnections = drainer.open();
+      for (const kind of OPEN_KINDS) open[kind] += counts[kind];
+    }
+    const drained = active.every((d) => d.state === 'drained' || d.state === 'closed');
+    let message: ControlMessage;
+    if (drained) {
+      this.done = true;
+      // SIGTERM's default action would cut the upgraded connections left, unless the app handles it.
+      message = { [MESSAGE_KEY]: 'drained', open, term: open.upgraded === 0 || appListensForSigterm() };
+    } else {
+      const key = JSON.stringify(open);
+      if (key === this.last) return;
+      this.last = key;
+      message = { [MESSAGE_KEY]: 'draining', open };
+    }
+    // A callback, so a channel that closed meanwhile is no 'error' event: the master's `disconnect` tells it the rest.
+    process.send!(message, undefined, {}, () => {});
+  }
+}
