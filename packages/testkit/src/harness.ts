@@ -5,6 +5,10 @@ import { isAlive, waitUntil } from './process.js';
 
 export const fixtures = {
   app: fileURLToPath(new URL('../fixtures/app.mjs', import.meta.url)),
+  /** Nothing but its HTTP server holds the event loop; its SIGTERM handler closes it, then writes a marker. */
+  plainApp: fileURLToPath(new URL('../fixtures/plain-app.mjs', import.meta.url)),
+  /** One long-lived protocol (PROTO=ws|sse|h2c|h2), same plain shape. */
+  protocolsApp: fileURLToPath(new URL('../fixtures/protocols-app.mjs', import.meta.url)),
   master: fileURLToPath(new URL('../fixtures/master.mjs', import.meta.url)),
   /** A plugin that prints every hook call and can throw or hang on purpose. */
   recorderPlugin: fileURLToPath(new URL('../fixtures/recorder-plugin.mjs', import.meta.url)),
