@@ -7,10 +7,11 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchDir, monitorEntry, type ManagerOptions } from './managers.js';
+import { PROTOCOLS, protocolsMarkdown, runProtocol, type Protocol, type ProtocolResult, type ProtocolRunOptions } from './protocols.js';
 import { markdown, runRow, type Machine, type SteadyResult } from './report.js';
 import { run, type RunOptions, type RunResult } from './run.js';
 
-const SCENARIOS = ['keep-alive', 'no-keep-alive', 'slow', 'concurrency-1', 'failing-boot', 'steady'] as const;
+const SCENARIOS = ['keep-alive', 'no-keep-alive', 'slow', 'concurrency-1', 'failing-boot', 'steady', ...PROTOCOLS] as const;
 const MANAGERS = ['master-process', 'master-process-helper', 'pm2', 'naive'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 type ManagerId = (typeof MANAGERS)[number];
@@ -27,6 +28,7 @@ const HELP = `Usage: node --import tsx src/bench.ts [options]   (or: pnpm --filt
   --request-delay MS      per-request delay in the slow scenario (default 50)
   --steady-duration S     seconds of load per steady-state round (default 8)
   --steady-rounds N       steady-state rounds per manager, interleaved; the median counts (default 3)
+  --protocol-clients N    WebSocket / SSE clients, HTTP/2 sessions in the websocket, sse, h2c scenarios (default 8)
   --idle S                seconds the master's idle CPU is measured, per steady round (default 4)
   --scenarios a,b         subset of: ${SCENARIOS.join(', ')}
   --managers a,b          subset of: ${MANAGERS.join(', ')}
@@ -43,7 +45,7 @@ function settingsFromArgs(argv: string[]) {
       quick: { type: 'boolean' }, verbose: { type: 'boolean' }, help: { type: 'boolean' },
       workers: { type: 'string' }, connections: { type: 'string' }, duration: { type: 'string' }, reloads: { type: 'string' },
       'slow-duration': { type: 'string' }, 'boot-delay': { type: 'string' }, 'request-delay': { type: 'string' },
-      'steady-duration': { type: 'string' }, 'steady-rounds': { type: 'string' }, idle: { type: 'string' },
+      'steady-duration': { type: 'string' }, 'steady-rounds': { type: 'string' }, idle: { type: 'string' }, 'protocol-clients': { type: 'string' },
       scenarios: { type: 'string' }, managers: { type: 'string' }, out: { type: 'string' }, note: { type: 'string' },
     },
   });
@@ -78,6 +80,7 @@ function settingsFromArgs(argv: string[]) {
     steadyDurationMs: number('steady-duration', values['steady-duration'], 'BENCH_STEADY_DURATION', quick ? 3 : 8, 1) * 1000,
     steadyRounds: number('steady-rounds', values['steady-rounds'], 'BENCH_STEADY_ROUNDS', quick ? 1 : 3, 1),
     idleMs: number('idle', values.idle, 'BENCH_IDLE', quick ? 2 : 4, 0) * 1000,
+    protocolClients: number('protocol-clients', values['protocol-clients'], 'BENCH_PROTOCOL_CLIENTS', 8, 1),
     scenarios: list('scenarios', values.scenarios ?? process.env.BENCH_SCENARIOS, SCENARIOS),
     managers: list('managers', values.managers ?? process.env.BENCH_MANAGERS, MANAGERS),
     out: values.out ?? join(benchDir, 'results'),
@@ -149,8 +152,30 @@ function plan(s: Settings): RunOptions[] {
         add(scenario, all.filter((id) => id !== 'master-process-helper'), {}, { reloads: 1, failingBoot: true, durationMs: Math.max(s.durationMs, s.quick ? 12_000 : 20_000) });
         break;
       case 'steady':
+      case 'websocket':
+      case 'sse':
+      case 'h2c':
         break;
     }
+  }
+  return runs;
+}
+
+/** The long-lived-connection runs: master-process (for WebSocket with each recipe) and PM2, on the same app. */
+function protocolPlan(s: Settings): ProtocolRunOptions[] {
+  const runs: ProtocolRunOptions[] = [];
+  const common = { clients: s.protocolClients, reloads: s.reloads, pauseMs: 1000 };
+  for (const protocol of s.scenarios.filter((x): x is Protocol => (PROTOCOLS as readonly string[]).includes(x))) {
+    const rows: [ManagerId, string, Record<string, string>][] = [];
+    if (s.managers.includes('master-process')) {
+      if (protocol === 'websocket') {
+        rows.push(['master-process', 'master-process, app closes with 1001 on onRetiring()', { WS_CLOSE: 'retiring' }]);
+        rows.push(['master-process', 'master-process, app closes with 1001 on SIGTERM', { WS_CLOSE: 'sigterm' }]);
+      } else rows.push(['master-process', 'master-process', {}]);
+    }
+    // PM2 has no retiring notification: the app closes with 1001 on its stop signal (SIGINT).
+    if (s.managers.includes('pm2')) rows.push(['pm2', `${label('pm2')}${protocol === 'websocket' ? ', app closes with 1001 on SIGINT' : ''}`, protocol === 'websocket' ? { WS_CLOSE: 'sigterm' } : {}]);
+    for (const [id, name, env] of rows) runs.push({ protocol, label: name, manager: managerOptions(id, s, { env }), ...common });
   }
   return runs;
 }
@@ -203,6 +228,20 @@ async function main(): Promise<void> {
       process.stderr.write(`bench: run failed: ${text}\n`);
     }
   }
+  const protocolResults: ProtocolResult[] = [];
+  for (const options of protocolPlan(s)) {
+    process.stderr.write(`bench: ${options.protocol} / ${options.label} ...\n`);
+    try {
+      const r = await runProtocol(options);
+      protocolResults.push(r);
+      jsonl.push(JSON.stringify(r));
+      process.stdout.write(`${JSON.stringify(r)}\n`);
+    } catch (error) {
+      const text = `${options.protocol} / ${options.label}: ${(error as Error).message}`;
+      errors.push(text);
+      process.stderr.write(`bench: run failed: ${text}\n`);
+    }
+  }
   let steady: SteadyResult[] = [];
   if (s.scenarios.includes('steady')) {
     process.stderr.write('bench: steady state ...\n');
@@ -225,6 +264,9 @@ async function main(): Promise<void> {
   };
   const settings = `${s.workers} workers, ${s.connections} connections, ${s.durationMs / 1000} s per run, ${s.reloads} reloads per run; slow: ${s.bootDelay} ms boot + ${s.requestDelay} ms per request over ${s.slowDurationMs / 1000} s; steady: ${s.steadyRounds} round(s) of ${s.steadyDurationMs / 1000} s, idle CPU over ${s.idleMs / 1000} s; total ${((Date.now() - startedAt) / 1000).toFixed(0)} s`;
   let report = markdown(machine, settings, runs, steady, s.workers);
+  if (protocolResults.length) {
+    report += `\n${protocolsMarkdown(protocolResults, `${s.workers} workers, ${s.protocolClients} clients (HTTP/2: sessions of 4 concurrent streams), ${s.reloads} reloads one after the other, 1 s apart`)}\n`;
+  }
   if (errors.length) report += `\n## Runs that did not complete\n\n${errors.map((e) => `- ${e}`).join('\n')}\n`;
   writeFileSync(join(s.out, 'latest.md'), `${report}\n`);
   writeFileSync(join(s.out, 'latest.jsonl'), `${jsonl.join('\n')}\n`);

@@ -38,6 +38,10 @@ export interface ManagerOptions {
   workers: number;
   port: number;
   app: AppSettings;
+  /** The app (default: testkit's fixtures/app.mjs). */
+  exec?: string;
+  /** Resolves once `workers` distinct workers serve on `port` (default: GET / over HTTP/1.1, see waitServing). */
+  serving?: (port: number, workers: number) => Promise<unknown>;
   /** A private temp folder (PM2_HOME lives there). */
   tmp: string;
   /** master-process only: `reload.concurrency` (default: all slots at once). */
@@ -87,6 +91,8 @@ export interface Manager {
   readyMarks(): Map<number, ReadyMark>;
   /** Graceful stop, then checks that no process it ever ran is left (survivors are SIGKILLed by pid). */
   stop(): Promise<{ leftovers: number[] }>;
+  /** Workers the manager reported it had to SIGKILL (master-process's `worker:exit` `killed`); undefined when it does not say. */
+  killedWorkers?(): number;
 }
 
 /** The fixture app's environment, identical for every manager. */
@@ -192,7 +198,7 @@ async function startMasterProcess(options: ManagerOptions): Promise<Manager> {
   const handle: MasterHandle = startMaster(
     {
       options: {
-        exec: fixtures.app,
+        exec: options.exec ?? fixtures.app,
         workers,
         // The helper variant applies the drain itself: turn off the automatic one to show it alone.
         ...(app.helper ? { drain: false } : {}),
@@ -205,7 +211,7 @@ async function startMasterProcess(options: ManagerOptions): Promise<Manager> {
   );
   try {
     await handle.started(90_000);
-    await waitServing(port, workers);
+    await (options.serving ?? waitServing)(port, workers);
   } catch (error) {
     await handle.cleanup();
     throw error;
@@ -231,6 +237,7 @@ async function startMasterProcess(options: ManagerOptions): Promise<Manager> {
       return marks;
     },
     stop: () => stopHandle(handle),
+    killedWorkers: () => handle.count('worker:exit', (e) => e.args?.[1]?.killed === true),
   };
 }
 
@@ -253,13 +260,13 @@ async function startNaive(options: ManagerOptions): Promise<Manager> {
   const handle = startMaster({}, {
     cwd: benchDir,
     script: fileURLToPath(new URL('./naive-cluster.cjs', import.meta.url)),
-    args: [fixtures.app, String(workers)],
+    args: [options.exec ?? fixtures.app, String(workers)],
     env: appEnv(port, app),
     verbose: options.verbose,
   });
   try {
     await handle.waitFor('started', () => true, { timeout: 90_000 });
-    await waitServing(port, workers);
+    await (options.serving ?? waitServing)(port, workers);
   } catch (error) {
     await handle.cleanup();
     throw error;
@@ -302,7 +309,7 @@ async function startPm2(options: ManagerOptions): Promise<Manager> {
   const home = join(tmp, 'pm2-home');
   const say = (text: string) => options.verbose && process.stderr.write(`[pm2] ${text}\n`);
   // PM2's documented defaults: cluster mode, `pm2 reload`, SIGINT then SIGKILL after kill_timeout (1.6 s).
-  const started = await pm2(home, ['start', fixtures.app, '-i', String(workers), '--name', 'bench'], appEnv(port, app));
+  const started = await pm2(home, ['start', options.exec ?? fixtures.app, '-i', String(workers), '--name', 'bench'], appEnv(port, app));
   say(started.output);
   const pidFile = join(home, 'pm2.pid');
   const rootPid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0;
@@ -328,7 +335,7 @@ async function startPm2(options: ManagerOptions): Promise<Manager> {
   };
   try {
     if (started.code !== 0 || !rootPid) throw new Error(`pm2 start failed (exit ${started.code}):\n${started.output}`);
-    await waitServing(port, workers);
+    await (options.serving ?? waitServing)(port, workers);
   } catch (error) {
     await kill();
     throw error;

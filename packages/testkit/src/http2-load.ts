@@ -51,7 +51,7 @@ export function runHttp2Load(options: { url: string; sessions: number; streams: 
       let stream: http2.ClientHttp2Stream;
       try {
         stream = session.request({ ':path': options.path ?? '/' });
-      } catch (error) {
+      } catch {
         // ERR_HTTP2_GOAWAY_SESSION / ERR_HTTP2_INVALID_SESSION: nothing was sent.
         return resolve('retry');
       }
