@@ -46,6 +46,14 @@ describe('retiring a plain app', () => {
     for (const exit of exits(m)) assert.deepEqual([exit.code, exit.signal, exit.killed], [0, null, false], `pid ${exit.pid} exited by itself`);
   });
 
+  it('with drain: false and watchdog: false too: the retire protocol is always preloaded', async () => {
+    const { m, markers } = await plainMaster({ workers: 1, drain: false, watchdog: false });
+    const started = await m.started();
+    await m.command('reload');
+    const old = started.workers[0].pid;
+    assert.ok(markers().some((k) => k.pid === old && k.what === 'sigterm-done'), `SIGTERM clean-up done\n${m.tail()}`);
+  });
+
   it('onShutdown handlers run in every retired worker: reload, replace(), stop', async () => {
     const { m, markers } = await plainMaster({ workers: 2 }, { PLAIN_SHUTDOWN: '1' });
     const retired = await retireEveryWay(m);
