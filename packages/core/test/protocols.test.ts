@@ -104,7 +104,7 @@ describe('long-lived connections across reloads', () => {
     assert.ok(exits(m).every((e) => !e.killed), 'no worker had to be killed');
   });
 
-  const h2Variants = [
+  const h2Variants: { name: string; env: Record<string, string>; url: string }[] = [
     { name: 'cleartext HTTP/2 (http2.createServer)', env: { PROTO: 'h2c' }, url: 'http' },
     { name: 'HTTP/2 over TLS', env: { PROTO: 'h2' }, url: 'https' },
     { name: 'HTTP/2 over TLS with allowHTTP1', env: { PROTO: 'h2', H2_ALLOW_HTTP1: '1' }, url: 'https' },
