@@ -1,6 +1,7 @@
 // Long-lived connections across reloads: WebSocket (the real `ws`), Server-Sent Events, HTTP/2.
 // The app is testkit's protocols-app.mjs, a plain app (nothing but its server holds the loop).
 import assert from 'node:assert/strict';
+import https from 'node:https';
 import { afterEach, describe, it } from 'node:test';
 import {
   fixtures, runEventStreamClients, runHttp2Load, runWebSocketClients, type MasterHandle, type WebSocketSession,
@@ -104,10 +105,10 @@ describe('long-lived connections across reloads', () => {
     assert.ok(exits(m).every((e) => !e.killed), 'no worker had to be killed');
   });
 
-  const h2Variants: { name: string; env: Record<string, string>; url: string }[] = [
+  const h2Variants: { name: string; env: Record<string, string>; url: string; http1?: boolean }[] = [
     { name: 'cleartext HTTP/2 (http2.createServer)', env: { PROTO: 'h2c' }, url: 'http' },
     { name: 'HTTP/2 over TLS', env: { PROTO: 'h2' }, url: 'https' },
-    { name: 'HTTP/2 over TLS with allowHTTP1', env: { PROTO: 'h2', H2_ALLOW_HTTP1: '1' }, url: 'https' },
+    { name: 'HTTP/2 over TLS with allowHTTP1 (and HTTPS/1.1 keep-alive clients beside)', env: { PROTO: 'h2', H2_ALLOW_HTTP1: '1' }, url: 'https', http1: true },
   ];
   for (const variant of h2Variants) {
     it(`${variant.name}: GOAWAY, no failed stream, no warning, no kill`, async () => {
@@ -116,6 +117,8 @@ describe('long-lived connections across reloads', () => {
       const load = runHttp2Load({ url: `${variant.url}://127.0.0.1:${port}`, sessions: 4, streams: 4 });
       let stopped = false;
       cleanups.push(async () => void (stopped || (await load.stop())));
+      const http1 = variant.http1 ? httpsLoad(port, 4) : undefined;
+      if (http1) cleanups.push(async () => void (await http1.stop()));
       const done = await reloads(m, 2);
       const newest = (await m.workers()).map((w) => w.pid);
       const answeredBy = async () => {
@@ -125,6 +128,12 @@ describe('long-lived connections across reloads', () => {
       };
       const result = await load.stop();
       stopped = true;
+      if (http1) {
+        const h1 = await http1.stop();
+        assert.ok(h1.ok > 20, `HTTPS/1.1 load ran (${h1.ok})`);
+        assert.deepEqual(h1.failures, {}, 'no HTTPS/1.1 request failed');
+        assert.ok(h1.closes > 0, 'the draining workers told HTTPS/1.1 clients Connection: close');
+      }
       assert.equal(result.failed, 0, `failed streams: ${JSON.stringify(result.failures)} (retried unprocessed: ${result.retried})`);
       assert.ok(result.ok > 100, `load ran (${result.ok} streams)`);
       assert.ok(result.goaways >= 2 * 4, `sessions got GOAWAY (${result.goaways})`);
@@ -136,6 +145,39 @@ describe('long-lived connections across reloads', () => {
     });
   }
 });
+
+/** HTTPS/1.1 keep-alive request loops (self-signed cert); counts answers, failures and `Connection: close` seen. */
+function httpsLoad(port: number, connections: number) {
+  const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false });
+  const result = { ok: 0, closes: 0, failures: {} as Record<string, number> };
+  let stopped = false;
+  const once = () => new Promise<void>((resolve) => {
+    https.get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+      if (res.headers.connection === 'close') result.closes++;
+      res.resume();
+      res.on('end', () => {
+        if (res.statusCode === 200) result.ok++;
+        else result.failures[`status ${res.statusCode}`] = (result.failures[`status ${res.statusCode}`] ?? 0) + 1;
+        resolve();
+      });
+    }).on('error', (error: NodeJS.ErrnoException) => {
+      const kind = error.code ?? error.message;
+      result.failures[kind] = (result.failures[kind] ?? 0) + 1;
+      resolve();
+    });
+  });
+  const loops = Array.from({ length: connections }, async () => {
+    while (!stopped) await once();
+  });
+  return {
+    stop: async () => {
+      stopped = true;
+      await Promise.all(loops);
+      agent.destroy();
+      return result;
+    },
+  };
+}
 
 /** Each client's open session (no close yet). */
 function liveSessions(sessions: WebSocketSession[]): WebSocketSession[] {
