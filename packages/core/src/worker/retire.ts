@@ -39,16 +39,8 @@ function retire(state: WorkerShared, reason: string): void {
   if (state.retiring) return;
   state.retiring = Object.freeze({ reason });
   hold();
-  let scheduled = false;
   const reporter = new Reporter(state);
-  state.events.on('progress', () => {
-    if (scheduled) return;
-    scheduled = true;
-    setImmediate(() => {
-      scheduled = false;
-      reporter.report();
-    });
-  });
+  state.events.on('progress', () => reporter.poke());
   // The helper's listeners never throw (it wraps them).
   state.events.emit('retiring', state.retiring);
 }
@@ -67,13 +59,28 @@ function hold(): void {
   process.on('SIGTERM', release);
 }
 
+/** Progress goes to the master at most every REPORT_EVERY ms (the last counts win); `drained` at once. */
+const REPORT_EVERY = 100;
+
 class Reporter {
   private last = '';
+  private lastAt = 0;
   private done = false;
+  private immediate?: NodeJS.Immediate;
+  private throttled?: NodeJS.Timeout;
 
   constructor(private readonly state: WorkerShared) {}
 
-  report(): void {
+  /** Something changed: look once the event loop has handled the rest of this turn's events. */
+  poke(): void {
+    if (this.done || this.immediate) return;
+    this.immediate = setImmediate(() => {
+      this.immediate = undefined;
+      this.report();
+    });
+  }
+
+  private report(): void {
     if (this.done || !process.connected) return;
     // Servers that never listened are not part of the drain.
     const active = [...this.state.drainers].filter((d) => d.listening || d.state !== 'serving');
@@ -87,12 +94,22 @@ class Reporter {
     let message: ControlMessage;
     if (drained) {
       this.done = true;
+      clearTimeout(this.throttled);
       // SIGTERM's default action would cut the upgraded connections left, unless the app handles it.
       message = { [MESSAGE_KEY]: 'drained', open, term: open.upgraded === 0 || appListensForSigterm() };
     } else {
       const key = JSON.stringify(open);
       if (key === this.last) return;
+      const wait = this.lastAt + REPORT_EVERY - Date.now();
+      if (wait > 0) {
+        this.throttled ??= setTimeout(() => {
+          this.throttled = undefined;
+          this.report();
+        }, wait).unref();
+        return;
+      }
       this.last = key;
+      this.lastAt = Date.now();
       message = { [MESSAGE_KEY]: 'draining', open };
     }
     // A callback, so a channel that closed meanwhile is no 'error' event: the master's `disconnect` tells it the rest.
