@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
-import { tempDir } from '@master-process/testkit';
+import { fixtures, tempDir } from '@master-process/testkit';
 import { get, master } from './helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -39,18 +39,20 @@ describe('the worker side', () => {
   });
 
   it('a request in flight when its worker is retired is answered by that worker', async () => {
-    const { m, port } = await master({ options: { workers: 1 } }, { APP_REQUEST_DELAY: '1500' }, cleanups);
+    // The plain app announces the request when it arrives; its answer comes 6 s later, so the new
+    // generation has that long to become ready and the old worker to be retired meanwhile.
+    const { m, port } = await master({ options: { exec: fixtures.plainApp, workers: 1, killTimeout: '20s' } }, {}, cleanups);
     const started = await m.started();
     const old = started.workers[0].pid;
     const answer = new Promise<{ status: number; body: string; connection?: string }>((resolve, reject) => {
       const agent = new http.Agent({ keepAlive: true });
-      http.get({ host: '127.0.0.1', port, agent }, (res) => {
+      http.get({ host: '127.0.0.1', port, path: '/slow?ms=6000', agent }, (res) => {
         let body = '';
         res.on('data', (c) => (body += c));
         res.on('end', () => resolve({ status: res.statusCode!, body, connection: res.headers.connection }));
       }).on('error', reject);
     });
-    await new Promise((r) => setTimeout(r, 300));
+    await m.until('the request to reach the worker', () => m.appLines.find((l) => l.app === 'slow' && l.pid === old));
     const reload = m.command('reload');
     const res = await answer;
     assert.equal(res.status, 200);
