@@ -5,6 +5,7 @@ import { ENV, MESSAGE_KEY } from './protocol.js';
 
 export { drain, type DrainOptions } from './drain.js';
 export { handleProfilerSignal, type ProfilerSignalOptions } from './profiler.js';
+export type { WorkerPluginContext, WorkerPluginSetup } from './plugins.js';
 
 /** True inside a worker forked by a master-process master. */
 export const isWorker: boolean = cluster.isWorker && process.env[ENV.WORKER] === '1';
