@@ -2,6 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { PluginChannel } from './channel.js';
+import { checkCompatibility } from './compat.js';
 import { ErrorCode, MasterProcessError, invalidValue } from './errors.js';
 import { createLogger, warn } from './log.js';
 import { resolveOptions } from './options.js';
@@ -160,6 +161,7 @@ class MasterImpl extends EventEmitter {
     }
     this.options = resolveOptions(options);
     this.host = new PluginHost(validatePlugins(options.plugins), this.options.hookTimeout, this.reportPluginError);
+    checkCompatibility(this.host.plugins);
     this.halves = resolveWorkerHalves(this.host.plugins);
     this.channel = new PluginChannel(new Set(this.halves.map((h) => h.name)), (peer, error) => {
       // A worker half that failed in a worker fails that fork (the worker exits 1 before the app runs).

@@ -1,8 +1,9 @@
 import { isAbsolute } from 'node:path';
+import { isRange, isVersion, requirement } from './compat.js';
 import { ErrorCode, MasterProcessError, show } from './errors.js';
 import { HOOK_NAMES, type HookName, type Plugin } from './types.js';
 
-const OWN_KEYS = new Set<string>(['name', 'signals', 'api', 'worker', ...HOOK_NAMES]);
+const OWN_KEYS = new Set<string>(['name', 'version', 'core', 'requires', 'signals', 'api', 'worker', ...HOOK_NAMES]);
 const CORE_SIGNALS = new Set<string>(['SIGHUP', 'SIGTERM', 'SIGINT']);
 // Node cannot listen for these (SIGKILL/SIGSTOP) or must not (SIGCHLD drives child reaping's semantics).
 const FORBIDDEN_SIGNALS = new Set<string>(['SIGKILL', 'SIGSTOP']);
@@ -48,6 +49,25 @@ function validateWorkerHalf(index: number, name: string, worker: unknown): void 
   }
 }
 
+function validateCompatibility(index: number, name: string, p: Record<string, unknown>): void {
+  if (p.version !== undefined && !isVersion(p.version)) throw invalidPlugin(index, `plugin "${name}": \`version\` must be a semver version such as "1.2.0"; got ${show(p.version)}.`);
+  if (p.core !== undefined && !isRange(p.core)) throw invalidPlugin(index, `plugin "${name}": \`core\` must be a semver range of @master-process/core such as "^1.2.0"; got ${show(p.core)}.`);
+  if (p.requires === undefined) return;
+  const accepted = 'an array of plugin names, or of { name, version?: <semver range>, optional?: boolean, package?: <npm name> }';
+  if (!Array.isArray(p.requires)) throw invalidPlugin(index, `plugin "${name}": \`requires\` must be ${accepted}; got ${show(p.requires)}.`);
+  for (const entry of p.requires as unknown[]) {
+    const need = entry !== null && typeof entry === 'object' && !Array.isArray(entry) ? (entry as Record<string, unknown>) : typeof entry === 'string' ? requirement(entry) : undefined;
+    const ok =
+      need !== undefined &&
+      typeof need.name === 'string' && need.name !== '' && need.name !== name &&
+      Object.keys(need).every((k) => ['name', 'version', 'optional', 'package'].includes(k)) &&
+      (need.version === undefined || isRange(need.version)) &&
+      (need.optional === undefined || typeof need.optional === 'boolean') &&
+      (need.package === undefined || typeof need.package === 'string');
+    if (!ok) throw invalidPlugin(index, `plugin "${name}": cannot require ${show(entry)}. Accepted: ${accepted} (not itself).`);
+  }
+}
+
 export function validatePlugins(plugins: unknown): Plugin[] {
   if (plugins === undefined) return [];
   if (!Array.isArray(plugins)) {
@@ -55,6 +75,8 @@ export function validatePlugins(plugins: unknown): Plugin[] {
   }
   const seen = new Map<string, number>();
   plugins.forEach((plugin: unknown, index) => {
+    // `cond && plugin()`: a falsy entry is a plugin the user chose not to use.
+    if (!plugin) return;
     if (plugin === null || typeof plugin !== 'object' || Array.isArray(plugin)) {
       throw invalidPlugin(index, `got ${show(plugin)}. Accepted: a plugin object { name, ...hooks } (did you pass the factory instead of calling it?).`);
     }
@@ -76,7 +98,7 @@ export function validatePlugins(plugins: unknown): Plugin[] {
       const hint = distance(key, best) <= 3 ? ` Did you mean \`${best}\`?` : '';
       throw new MasterProcessError(
         ErrorCode.UNKNOWN_HOOK,
-        `@master-process/core: plugin "${name}" has an unknown key \`${key}\`.${hint} Accepted: name, signals, api, worker, ${HOOK_NAMES.join(', ')}.`,
+        `@master-process/core: plugin "${name}" has an unknown key \`${key}\`.${hint} Accepted: ${[...OWN_KEYS].join(', ')}.`,
       );
     }
     for (const hook of HOOK_NAMES) {
@@ -85,6 +107,7 @@ export function validatePlugins(plugins: unknown): Plugin[] {
       }
     }
     if (p.worker !== undefined) validateWorkerHalf(index, name, p.worker);
+    validateCompatibility(index, name, p);
     if (p.signals !== undefined) {
       if (!Array.isArray(p.signals)) throw invalidPlugin(index, `plugin "${name}": \`signals\` must be an array of signal names such as ["SIGUSR2"]; got ${show(p.signals)}.`);
       for (const signal of p.signals) {
@@ -97,7 +120,7 @@ export function validatePlugins(plugins: unknown): Plugin[] {
       }
     }
   });
-  return plugins as Plugin[];
+  return plugins.filter(Boolean) as Plugin[];
 }
 
 export interface HookFailure {

@@ -79,6 +79,21 @@ export interface ReloadResult {
 export interface Plugin<Api = unknown> {
   /** Unique among the master's plugins; used in errors and logs. */
   name: string;
+  /** This plugin's version (semver), for other plugins' `requires` ranges and for error messages. */
+  version?: string;
+  /**
+   * The `@master-process/core` versions this plugin works with: a semver range such as `"^1.2.0"`
+   * (best: the same as its peerDependency; see `packageCompatibility`). Checked at `createMaster`:
+   * outside it, `MP_ERR_PLUGIN_VERSION_MISMATCH` before anything forks.
+   */
+  core?: string;
+  /**
+   * Plugins this one needs, by name (in any order in `plugins`): `'monitor'`, or
+   * `{ name, version?: range, optional?: true, package?: 'npm name, for the message' }`. Checked at
+   * `createMaster`: a missing one is `MP_ERR_PLUGIN_DEPENDENCY_MISSING` (an optional one may be absent),
+   * one outside `version` is `MP_ERR_PLUGIN_VERSION_MISMATCH`.
+   */
+  requires?: readonly PluginRequirement[];
   /** Signals besides SIGHUP/SIGTERM/SIGINT this plugin handles; the master listens for them and calls `onSignal`. */
   signals?: readonly NodeJS.Signals[];
   /** Offered to other plugins through `master.plugin(name)`, so they need not import each other. */
@@ -104,6 +119,18 @@ export interface Plugin<Api = unknown> {
   /** The master is stopping: every worker has exited. Clean up files, timers, watchers. */
   onExit?(info: StopInfo): Awaitable<void>;
 }
+
+/** Another plugin a plugin needs: its name, or the name with a version range, optional flag and npm package name. */
+export type PluginRequirement = string | { name: string; version?: string; optional?: boolean; package?: string };
+
+/**
+ * Plugin apis by plugin name, for `master.plugin(name)`. Each plugin package with an `api` adds itself:
+ * `declare module '@master-process/core' { interface PluginApis { monitor: MonitorApi } }`.
+ */
+export interface PluginApis {}
+
+/** What `cond && plugin()` gives when `cond` is false: skipped in `plugins`. */
+export type Falsy = false | null | undefined | 0 | '';
 
 /** A plugin's worker half: a module path, or a module path with JSON options. */
 export type WorkerHalf = string | { module: string; options?: unknown };
@@ -176,7 +203,8 @@ export interface MasterOptions {
   exitProcess?: boolean;
   /** Listen for SIGHUP/SIGTERM/SIGINT and plugin signals (default true). */
   handleSignals?: boolean;
-  plugins?: readonly Plugin[];
+  /** In hook order. Falsy entries are skipped, so `cond && plugin()` works. */
+  plugins?: readonly (Plugin | Falsy)[];
 }
 
 /** The options after parsing and defaults, as the master uses them. */
@@ -263,7 +291,8 @@ export interface Master {
   request<T = unknown>(pid: number, plugin: string, type: string, payload?: unknown, options?: RequestOptions): Promise<T>;
   /** `request()` to every serving worker (state `ready`) at once; never rejects for a worker's failure: each gets its own reply. */
   gather<T = unknown>(plugin: string, type: string, payload?: unknown, options?: RequestOptions): Promise<WorkerReply<T>[]>;
-  /** Another plugin's `api`, by plugin name ("direct plugin communication"). */
+  /** Another plugin's `api`, by plugin name ("direct plugin communication"); typed for names in `PluginApis`. */
+  plugin<N extends keyof PluginApis>(name: N): PluginApis[N] | undefined;
   plugin<Api = unknown>(name: string): Api | undefined;
   on<E extends string>(event: E, listener: (...args: EventArgs<E>) => void): this;
   once<E extends string>(event: E, listener: (...args: EventArgs<E>) => void): this;
