@@ -74,7 +74,7 @@ describe('request-log', () => {
   });
 
   it('refuses bad options with the option, the value and what is accepted', () => {
-    assert.throws(() => requestLog({ interval: 'often' }), { code: 'MP_ERR_INVALID_OPTION', message: /master-process-plugin-request-log: invalid option `interval`: got "often"\. Accepted: milliseconds/ });
+    assert.throws(() => requestLog({ interval: 'often' }), { code: 'MP_ERR_INVALID_OPTION', message: /master-process-plugin-request-log: invalid option `interval`: got "often"\. Accepted: .*"5s"/ });
     assert.throws(() => requestLog({ intervl: 5 } as never), { code: 'MP_ERR_INVALID_OPTION', message: /unknown option `intervl`/ });
   });
 });
