@@ -1,4 +1,4 @@
-import http from 'node:http';
+import http, { type IncomingHttpHeaders } from 'node:http';
 
 export interface LoadTarget {
   host?: string;
@@ -52,7 +52,7 @@ export function summarize(latencies: number[]): LatencySummary {
 }
 
 /** One GET on a fresh connection: status, headers, and the body (parsed when it is JSON). */
-export function httpGet(target: LoadTarget, timeout = 10_000): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: any }> {
+export function httpGet(target: LoadTarget, timeout = 10_000): Promise<{ status: number; headers: IncomingHttpHeaders; body: any }> {
   return new Promise((resolve, reject) => {
     const req = http.get({ host: target.host ?? '127.0.0.1', port: target.port, socketPath: target.socketPath, path: target.path ?? '/', agent: false }, (res) => {
       let text = '';
