@@ -1,4 +1,6 @@
 export { createMaster } from './master.js';
+export { definePlugin } from './define.js';
+export { packageCompatibility, version } from './compat.js';
 export { ErrorCode, MasterProcessError, invalidValue, describeSource, type ErrorCodeValue, type ValueSource } from './errors.js';
 export { createLogger, ROOT_NAMESPACE, warn, type Logger } from './log.js';
 export {
@@ -8,7 +10,7 @@ export {
 export { resolveOptions } from './options.js';
 export { HOOK_NAMES } from './types.js';
 export type {
-  Awaitable, CrashOptions, EventArgs, ForkContext, ForkReason, HookName, ListeningAddress, Master, MasterEventName,
-  MasterEvents, MasterOptions, MasterState, OpenConnections, Plugin, ReloadOptions, ReloadResult, ResolvedOptions, StopInfo,
-  WorkerExit, WorkerInfo, WorkerState,
+  Awaitable, CrashOptions, EventArgs, Falsy, ForkContext, ForkReason, HookName, ListeningAddress, Master, MasterEventName,
+  MasterEvents, MasterOptions, MasterState, OpenConnections, Plugin, PluginApis, PluginRequirement, ReloadOptions, ReloadResult, RequestOptions,
+  ResolvedOptions, StopInfo, WorkerExit, WorkerHalf, WorkerInfo, WorkerReply, WorkerState,
 } from './types.js';

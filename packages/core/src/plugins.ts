@@ -1,7 +1,9 @@
+import { isAbsolute } from 'node:path';
+import { isRange, isVersion, requirement } from './compat.js';
 import { ErrorCode, MasterProcessError, show } from './errors.js';
 import { HOOK_NAMES, type HookName, type Plugin } from './types.js';
 
-const OWN_KEYS = new Set<string>(['name', 'signals', 'api', ...HOOK_NAMES]);
+const OWN_KEYS = new Set<string>(['name', 'version', 'core', 'requires', 'signals', 'api', 'worker', ...HOOK_NAMES]);
 const CORE_SIGNALS = new Set<string>(['SIGHUP', 'SIGTERM', 'SIGINT']);
 // Node cannot listen for these (SIGKILL/SIGSTOP) or must not (SIGCHLD drives child reaping's semantics).
 const FORBIDDEN_SIGNALS = new Set<string>(['SIGKILL', 'SIGSTOP']);
@@ -27,6 +29,45 @@ function invalidPlugin(index: number, what: string): MasterProcessError {
   return new MasterProcessError(ErrorCode.INVALID_PLUGIN, `@master-process/core: invalid option \`plugins\`[${index}]: ${what}`);
 }
 
+function validateWorkerHalf(index: number, name: string, worker: unknown): void {
+  const accepted = 'an absolute module path, or { module: <absolute path>, options?: <JSON> }; e.g. fileURLToPath(new URL("./worker.js", import.meta.url))';
+  const spec = typeof worker === 'string' ? { module: worker } : (worker as Record<string, unknown> | null);
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec) || Object.keys(spec).some((k) => k !== 'module' && k !== 'options')) {
+    throw invalidPlugin(index, `plugin "${name}": \`worker\` must be ${accepted}; got ${show(worker)}.`);
+  }
+  if (typeof spec.module !== 'string' || !isAbsolute(spec.module)) {
+    throw invalidPlugin(index, `plugin "${name}": \`worker\` module must be an absolute path (workers resolve nothing relative to the plugin); got ${show(spec.module)}. Accepted: ${accepted}.`);
+  }
+  if (spec.options !== undefined) {
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(spec.options);
+    } catch {
+      /* a cycle or a BigInt */
+    }
+    if (json === undefined) throw invalidPlugin(index, `plugin "${name}": \`worker.options\` must be JSON (it travels to each worker in an environment variable); got ${show(spec.options)}.`);
+  }
+}
+
+function validateCompatibility(index: number, name: string, p: Record<string, unknown>): void {
+  if (p.version !== undefined && !isVersion(p.version)) throw invalidPlugin(index, `plugin "${name}": \`version\` must be a semver version such as "1.2.0"; got ${show(p.version)}.`);
+  if (p.core !== undefined && !isRange(p.core)) throw invalidPlugin(index, `plugin "${name}": \`core\` must be a semver range of @master-process/core such as "^1.2.0"; got ${show(p.core)}.`);
+  if (p.requires === undefined) return;
+  const accepted = 'an array of plugin names, or of { name, version?: <semver range>, optional?: boolean, package?: <npm name> }';
+  if (!Array.isArray(p.requires)) throw invalidPlugin(index, `plugin "${name}": \`requires\` must be ${accepted}; got ${show(p.requires)}.`);
+  for (const entry of p.requires as unknown[]) {
+    const need = entry !== null && typeof entry === 'object' && !Array.isArray(entry) ? (entry as Record<string, unknown>) : typeof entry === 'string' ? requirement(entry) : undefined;
+    const ok =
+      need !== undefined &&
+      typeof need.name === 'string' && need.name !== '' && need.name !== name &&
+      Object.keys(need).every((k) => ['name', 'version', 'optional', 'package'].includes(k)) &&
+      (need.version === undefined || isRange(need.version)) &&
+      (need.optional === undefined || typeof need.optional === 'boolean') &&
+      (need.package === undefined || typeof need.package === 'string');
+    if (!ok) throw invalidPlugin(index, `plugin "${name}": cannot require ${show(entry)}. Accepted: ${accepted} (not itself).`);
+  }
+}
+
 export function validatePlugins(plugins: unknown): Plugin[] {
   if (plugins === undefined) return [];
   if (!Array.isArray(plugins)) {
@@ -34,6 +75,8 @@ export function validatePlugins(plugins: unknown): Plugin[] {
   }
   const seen = new Map<string, number>();
   plugins.forEach((plugin: unknown, index) => {
+    // `cond && plugin()`: a falsy entry is a plugin the user chose not to use.
+    if (!plugin) return;
     if (plugin === null || typeof plugin !== 'object' || Array.isArray(plugin)) {
       throw invalidPlugin(index, `got ${show(plugin)}. Accepted: a plugin object { name, ...hooks } (did you pass the factory instead of calling it?).`);
     }
@@ -55,7 +98,7 @@ export function validatePlugins(plugins: unknown): Plugin[] {
       const hint = distance(key, best) <= 3 ? ` Did you mean \`${best}\`?` : '';
       throw new MasterProcessError(
         ErrorCode.UNKNOWN_HOOK,
-        `@master-process/core: plugin "${name}" has an unknown key \`${key}\`.${hint} Accepted: name, signals, api, ${HOOK_NAMES.join(', ')}.`,
+        `@master-process/core: plugin "${name}" has an unknown key \`${key}\`.${hint} Accepted: ${[...OWN_KEYS].join(', ')}.`,
       );
     }
     for (const hook of HOOK_NAMES) {
@@ -63,6 +106,8 @@ export function validatePlugins(plugins: unknown): Plugin[] {
         throw invalidPlugin(index, `plugin "${name}": hook \`${hook}\` must be a function; got ${show(p[hook])}.`);
       }
     }
+    if (p.worker !== undefined) validateWorkerHalf(index, name, p.worker);
+    validateCompatibility(index, name, p);
     if (p.signals !== undefined) {
       if (!Array.isArray(p.signals)) throw invalidPlugin(index, `plugin "${name}": \`signals\` must be an array of signal names such as ["SIGUSR2"]; got ${show(p.signals)}.`);
       for (const signal of p.signals) {
@@ -75,7 +120,7 @@ export function validatePlugins(plugins: unknown): Plugin[] {
       }
     }
   });
-  return plugins as Plugin[];
+  return plugins.filter(Boolean) as Plugin[];
 }
 
 export interface HookFailure {

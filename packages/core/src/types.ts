@@ -98,10 +98,33 @@ export interface ReloadResult {
 export interface Plugin<Api = unknown> {
   /** Unique among the master's plugins; used in errors and logs. */
   name: string;
+  /** This plugin's version (semver), for other plugins' `requires` ranges and for error messages. */
+  version?: string;
+  /**
+   * The `@master-process/core` versions this plugin works with: a semver range such as `"^1.2.0"`
+   * (best: the same as its peerDependency; see `packageCompatibility`). Checked at `createMaster`:
+   * outside it, `MP_ERR_PLUGIN_VERSION_MISMATCH` before anything forks.
+   */
+  core?: string;
+  /**
+   * Plugins this one needs, by name (in any order in `plugins`): `'monitor'`, or
+   * `{ name, version?: range, optional?: true, package?: 'npm name, for the message' }`. Checked at
+   * `createMaster`: a missing one is `MP_ERR_PLUGIN_DEPENDENCY_MISSING` (an optional one may be absent),
+   * one outside `version` is `MP_ERR_PLUGIN_VERSION_MISMATCH`.
+   */
+  requires?: readonly PluginRequirement[];
   /** Signals besides SIGHUP/SIGTERM/SIGINT this plugin handles; the master listens for them and calls `onSignal`. */
   signals?: readonly NodeJS.Signals[];
   /** Offered to other plugins through `master.plugin(name)`, so they need not import each other. */
   api?: Api;
+  /**
+   * Code to run in every worker, before the app: the absolute path of a module whose default export
+   * (or `module.exports`) is a `WorkerPluginSetup` (see `@master-process/core/worker`), or
+   * `{ module, options }` to pass it JSON options. Loaded once in the master at `createMaster` to check it
+   * (so keep its top level free of side effects: do the work in the function). Its handlers answer
+   * `master.request()` / `master.gather()` for this plugin's name.
+   */
+  worker?: WorkerHalf;
   /** Once, in `start()`, before the first fork. Keep the `master` to use its API later. */
   setup?(master: Master): Awaitable<void>;
   /** Before every fork (start, reload, crash, replace). Throw to refuse the fork. */
@@ -115,6 +138,29 @@ export interface Plugin<Api = unknown> {
   /** The master is stopping: every worker has exited. Clean up files, timers, watchers. */
   onExit?(info: StopInfo): Awaitable<void>;
 }
+
+/** Another plugin a plugin needs: its name, or the name with a version range, optional flag and npm package name. */
+export type PluginRequirement = string | { name: string; version?: string; optional?: boolean; package?: string };
+
+/**
+ * Plugin apis by plugin name, for `master.plugin(name)`. Each plugin package with an `api` adds itself:
+ * `declare module '@master-process/core' { interface PluginApis { monitor: MonitorApi } }`.
+ */
+export interface PluginApis {}
+
+/** What `cond && plugin()` gives when `cond` is false: skipped in `plugins`. */
+export type Falsy = false | null | undefined | 0 | '';
+
+/** A plugin's worker half: a module path, or a module path with JSON options. */
+export type WorkerHalf = string | { module: string; options?: unknown };
+
+export interface RequestOptions {
+  /** How long to wait for the worker's answer (ms or `"5s"`; default 5 s). */
+  timeout?: number | string;
+}
+
+/** One worker's answer to `gather()`: its value, or the reason it has none (`MP_ERR_*` code on `error`). */
+export type WorkerReply<T = unknown> = { worker: WorkerInfo; ok: true; value: T } | { worker: WorkerInfo; ok: false; error: MasterProcessError };
 
 /** Hook names, for validating plugin objects. */
 export const HOOK_NAMES = ['setup', 'beforeFork', 'onListening', 'onWorkerExit', 'onSignal', 'onExit'] as const;
@@ -179,7 +225,8 @@ export interface MasterOptions {
   exitProcess?: boolean;
   /** Listen for SIGHUP/SIGTERM/SIGINT and plugin signals (default true). */
   handleSignals?: boolean;
-  plugins?: readonly Plugin[];
+  /** In hook order. Falsy entries are skipped, so `cond && plugin()` works. */
+  plugins?: readonly (Plugin | Falsy)[];
 }
 
 /** The options after parsing and defaults, as the master uses them. */
@@ -257,7 +304,17 @@ export interface Master {
   stop(code?: number, reason?: string): Promise<void>;
   /** Send a message to a worker (by pid), if it is still connected. Returns false otherwise. */
   send(pid: number, message: unknown): boolean;
-  /** Another plugin's `api`, by plugin name ("direct plugin communication"). */
+  /**
+   * Ask one worker's half of `plugin` to answer `type` (its `context.handle(type, fn)`), over the IPC
+   * channel, apart from the app's own messages. Rejects at once when the worker has no handler
+   * (`MP_ERR_NO_HANDLER`) or disconnects/exits before answering (`MP_ERR_WORKER_EXIT`); with
+   * `MP_ERR_REQUEST_TIMEOUT` after `timeout`; with `MP_ERR_REQUEST_FAILED` when the handler threw.
+   */
+  request<T = unknown>(pid: number, plugin: string, type: string, payload?: unknown, options?: RequestOptions): Promise<T>;
+  /** `request()` to every serving worker (state `ready`) at once; never rejects for a worker's failure: each gets its own reply. */
+  gather<T = unknown>(plugin: string, type: string, payload?: unknown, options?: RequestOptions): Promise<WorkerReply<T>[]>;
+  /** Another plugin's `api`, by plugin name ("direct plugin communication"); typed for names in `PluginApis`. */
+  plugin<N extends keyof PluginApis>(name: N): PluginApis[N] | undefined;
   plugin<Api = unknown>(name: string): Api | undefined;
   on<E extends string>(event: E, listener: (...args: EventArgs<E>) => void): this;
   once<E extends string>(event: E, listener: (...args: EventArgs<E>) => void): this;

@@ -1,9 +1,12 @@
-import type { Plugin } from '@master-process/core';
+import { definePlugin, packageCompatibility, type Plugin } from '@master-process/core';
 import { Monitor, type MonitorEvents, type WorkerUsage } from './monitor.js';
 import { resolveMonitorOptions, type MonitorOptions, type ResolvedMonitorOptions } from './options.js';
 
 export type { MonitorEvents, MonitorOptions, ResolvedMonitorOptions, WorkerUsage };
 export type { Resource } from './assess.js';
+
+/** `version` and the `core` range, from this package's package.json. */
+const compatibility = packageCompatibility(import.meta.url);
 
 /** What `master.plugin('monitor')` returns. */
 export interface MonitorApi {
@@ -38,8 +41,9 @@ export function monitor(options: MonitorOptions = {}): Plugin<MonitorApi> {
     pause: (source, reason) => impl.pause(source, reason),
     resume: (source, reason) => impl.resume(source, reason),
   };
-  return {
+  return definePlugin({
     name: 'monitor',
+    ...compatibility,
     api,
     setup(master) {
       impl.setup(master);
@@ -47,7 +51,13 @@ export function monitor(options: MonitorOptions = {}): Plugin<MonitorApi> {
     onExit() {
       impl.stop();
     },
-  };
+  });
+}
+
+declare module '@master-process/core' {
+  interface PluginApis {
+    monitor: MonitorApi;
+  }
 }
 
 export default monitor;

@@ -1,14 +1,22 @@
-import { createLogger, warn, type Master, type Plugin, type WorkerInfo } from '@master-process/core';
+import { createLogger, definePlugin, packageCompatibility, warn, type Master, type Plugin, type WorkerInfo } from '@master-process/core';
 import { resolveProfilerSignalOptions, type ProfilerSignalOptions } from './options.js';
 
 const log = createLogger('profiler-signal');
 const SOURCE = 'profiler-signal';
 /** The signal the master listens for; `options.signal` is what the workers get. */
 const TRIGGER = 'SIGUSR2';
+/** `version` and the `core` range, from this package's package.json. */
+const compatibility = packageCompatibility(import.meta.url);
 
 export interface ProfilerSignalApi {
   /** True between a first SIGUSR2 and the next one (or the `maxPause` timeout). */
   readonly profiling: boolean;
+}
+
+declare module '@master-process/core' {
+  interface PluginApis {
+    'profiler-signal': ProfilerSignalApi;
+  }
 }
 
 /** Payload of the `profiler:start` / `profiler:stop` events. */
@@ -71,8 +79,9 @@ export function profilerSignal(options: ProfilerSignalOptions = {}): Plugin<Prof
     master!.emit('profiler:stop', { signal, pids, reason } satisfies ProfilerEvent);
   }
 
-  return {
+  return definePlugin({
     name: 'profiler-signal',
+    ...compatibility,
     signals: [TRIGGER],
     api: {
       get profiling() {
@@ -96,5 +105,5 @@ export function profilerSignal(options: ProfilerSignalOptions = {}): Plugin<Prof
       timer = undefined;
       profiling = false;
     },
-  };
+  });
 }

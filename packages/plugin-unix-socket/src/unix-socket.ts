@@ -1,12 +1,14 @@
 import type { Stats } from 'node:fs';
 import { chmod } from 'node:fs/promises';
-import { createLogger, type ListeningAddress, type Plugin, type WorkerInfo } from '@master-process/core';
+import { createLogger, definePlugin, packageCompatibility, type ListeningAddress, type Plugin, type WorkerInfo } from '@master-process/core';
 import { resolveUnixSocketOptions, type UnixSocketOptions } from './options.js';
 import { freeSocketPath, lstatOrNull, removeIfSame } from './stale-socket.js';
 
 const log = createLogger('unix-socket');
 
 export const NAME = 'unix-socket';
+/** `version` and the `core` range, from this package's package.json. */
+const compatibility = packageCompatibility(import.meta.url);
 
 /**
  * Takes care of a service that listens on a unix domain socket: frees the path of a stale socket
@@ -16,13 +18,14 @@ export function unixSocket(options: UnixSocketOptions = {}): Plugin {
   const { path, mode } = resolveUnixSocketOptions(options);
   if (path === undefined) {
     log('no unix socket: neither option `path` nor a PORT starting with "/"');
-    return { name: NAME };
+    return definePlugin({ name: NAME, ...compatibility });
   }
   /** Sockets our workers listened on, with the identity of the file the master bound. */
   const sockets = new Map<string, Stats>();
 
-  return {
+  return definePlugin({
     name: NAME,
+    ...compatibility,
 
     async setup() {
       log('socket %s, mode %s', path, mode.toString(8));
@@ -59,5 +62,5 @@ export function unixSocket(options: UnixSocketOptions = {}): Plugin {
       sockets.clear();
       if (failures.length) throw new Error(`could not remove ${failures.join('; ')}`);
     },
-  };
+  });
 }

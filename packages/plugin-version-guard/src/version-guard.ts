@@ -1,7 +1,7 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { watch, type FSWatcher } from 'chokidar';
-import { createLogger, MasterProcessError, warn, type Master, type Plugin } from '@master-process/core';
+import { createLogger, definePlugin, MasterProcessError, packageCompatibility, warn, type Master, type Plugin } from '@master-process/core';
 import { findManifestAbove, locateManifest, readManifest } from './manifest.js';
 import { PKG, resolveOptions, type VersionGuardOptions } from './options.js';
 
@@ -29,6 +29,12 @@ export interface VersionGuardApi {
   versions(): Record<string, { version: string; path: string }>;
 }
 
+declare module '@master-process/core' {
+  interface PluginApis {
+    'version-guard': VersionGuardApi;
+  }
+}
+
 interface Guarded {
   readonly name: string;
   /** Where the lookup starts again before each check (a package found by name from the app); unset for a running copy. */
@@ -52,6 +58,9 @@ function sameFile(a: string, b: string): boolean {
     return false;
   }
 }
+
+/** `version` and the `core` range, from this package's package.json. */
+const compatibility = packageCompatibility(import.meta.url);
 
 /**
  * A master whose own packages were upgraded on disk exits (after draining its workers) so the
@@ -174,8 +183,9 @@ export function versionGuard(options: VersionGuardOptions = {}): Plugin<VersionG
     if (event === 'unlink' && !acting) void arm(entry, false);
   }
 
-  return {
+  return definePlugin({
     name: 'version-guard',
+    ...compatibility,
     api: {
       versions: () => Object.fromEntries(guarded.map((g) => [g.name, { version: g.version, path: g.file }])),
     },
@@ -212,5 +222,5 @@ export function versionGuard(options: VersionGuardOptions = {}): Plugin<VersionG
       for (const entry of guarded) clearTimeout(entry.retry);
       await Promise.all(guarded.map((entry) => entry.watcher?.close()));
     },
-  };
+  });
 }

@@ -14,12 +14,18 @@ export const fixtures = {
   recorderPlugin: fileURLToPath(new URL('../fixtures/recorder-plugin.mjs', import.meta.url)),
 };
 
+/** What the fixture master runs, as JSON (it crosses into the master's process). */
 export interface MasterSpec {
+  /** `createMaster` options; `exec` defaults to the fixture app (`fixtures.app`). */
   options?: Record<string, unknown>;
+  /**
+   * Plugins, in order: a package name (resolved from `cwd`) or an absolute module path, and the export
+   * that is the factory (default `default`), called with `options`.
+   */
   plugins?: { package: string; export?: string; options?: unknown }[];
   /** Modules whose default export(options) returns a plugin object (for test-only plugins). */
   inlinePlugins?: (string | { module: string; options?: unknown })[];
-  /** Custom event names to print besides the core ones. */
+  /** Custom event names to record besides the core ones (`plugin-name:event`). */
   listen?: string[];
 }
 
@@ -47,6 +53,9 @@ export interface StartOptions {
  * remembered so `cleanup()` can kill what is left, by pid.
  */
 export class MasterHandle {
+  /** Every handle not yet cleaned up, for `cleanupAll()`. */
+  static readonly live = new Set<MasterHandle>();
+
   readonly events: MasterEvent[] = [];
   readonly appLines: MasterEvent[] = [];
   readonly output: string[] = [];
@@ -157,12 +166,39 @@ export class MasterHandle {
     return this.command('workers');
   }
 
+  /** `master.reload()`: resolves its result, or rejects with its error (`code`, message). */
+  reload(): Promise<any> {
+    return this.command('reload');
+  }
+
+  /** `master.stop(code)` and wait for the master process to exit. */
+  async stop(code = 0): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    await this.command('stop', { code }).catch(() => {});
+    return this.exited;
+  }
+
+  /** Call a method of a plugin's `api` in the master (`master.plugin(name)[method](...args)`); resolves its (awaited) value. */
+  callApi(name: string, method: string, ...args: unknown[]): Promise<any> {
+    return this.command('call', { name, method, args });
+  }
+
+  /** `master.request(pid, plugin, type, payload, options)` in the master. */
+  request(pid: number, plugin: string, type: string, payload?: unknown, options?: { timeout?: number | string }): Promise<any> {
+    return this.command('request', { pid, plugin, type, payload, options });
+  }
+
+  /** `master.gather(plugin, type, payload, options)`: each reply `{ worker, ok, value }` or `{ worker, ok: false, error: { code, message } }`. */
+  gather(plugin: string, type: string, payload?: unknown, options?: { timeout?: number | string }): Promise<any[]> {
+    return this.command('gather', { plugin, type, payload, options });
+  }
+
   tail(lines = 40): string {
     return this.output.slice(-lines).join('\n');
   }
 
   /** Kill the master and every worker it ever forked (SIGKILL, by pid) and wait until they are gone. */
   async cleanup(): Promise<void> {
+    MasterHandle.live.delete(this);
     const all = [this.pid, ...this.pids];
     for (const pid of all) {
       try {
@@ -181,5 +217,12 @@ export function startMaster(spec: MasterSpec, options: StartOptions): MasterHand
     env: { ...process.env, MP_MASTER_SPEC: JSON.stringify(spec), ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  return new MasterHandle(child, options.verbose ?? process.env.MP_TEST_VERBOSE === '1');
+  const handle = new MasterHandle(child, options.verbose ?? process.env.MP_TEST_VERBOSE === '1');
+  MasterHandle.live.add(handle);
+  return handle;
+}
+
+/** Clean up every master started and not cleaned up yet (for an `afterEach`/`after` hook). */
+export async function cleanupAll(): Promise<void> {
+  await Promise.all([...MasterHandle.live].map((handle) => handle.cleanup()));
 }

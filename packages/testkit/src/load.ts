@@ -1,4 +1,4 @@
-import http from 'node:http';
+import http, { type IncomingHttpHeaders } from 'node:http';
 
 export interface LoadTarget {
   host?: string;
@@ -49,6 +49,29 @@ export function summarize(latencies: number[]): LatencySummary {
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
   const round = (n: number) => Math.round(n * 100) / 100;
   return { count: sorted.length, p50: round(at(0.5)), p99: round(at(0.99)), p999: round(at(0.999)), max: round(sorted[sorted.length - 1]!) };
+}
+
+/** One GET on a fresh connection: status, headers, and the body (parsed when it is JSON). */
+export function httpGet(target: LoadTarget, timeout = 10_000): Promise<{ status: number; headers: IncomingHttpHeaders; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: target.host ?? '127.0.0.1', port: target.port, socketPath: target.socketPath, path: target.path ?? '/', agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('error', reject);
+      res.on('end', () => {
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          /* not JSON: the text */
+        }
+        resolve({ status: res.statusCode!, headers: res.headers, body });
+      });
+    });
+    req.setTimeout(timeout, () => req.destroy(new Error(`no answer within ${timeout} ms`)));
+    req.on('error', reject);
+  });
 }
 
 const MAX_DURATION = 120_000;

@@ -7,6 +7,7 @@ import { shared, type DrainerView, type RetiringInfo } from './shared.js';
 export { drain, type DrainableServer, type DrainOptions } from './drain.js';
 export { handleProfilerSignal, type ProfilerSignalOptions } from './profiler.js';
 export type { RetiringInfo } from './shared.js';
+export type { WorkerPluginContext, WorkerPluginSetup } from './plugins.js';
 
 /** True inside a worker forked by a master-process master. */
 export const isWorker: boolean = cluster.isWorker && process.env[ENV.WORKER] === '1';

@@ -8,9 +8,11 @@
 //   (opt out: master option `drain: false`);
 // - a watchdog thread kills the worker if its master dies, even when the worker's event loop is blocked
 //   (opt out: `watchdog: false`).
+// It also loads the worker halves of the master's plugins (see plugins.ts), before the app.
 import cluster from 'node:cluster';
 import { drainEveryServer } from './drain.js';
 import { reportFatalErrors } from './fatal.js';
+import { loadWorkerPlugins } from './plugins.js';
 import { ENV } from './protocol.js';
 import { installRetirement } from './retire.js';
 import { startWatchdog } from './watchdog.js';
@@ -20,4 +22,5 @@ if (cluster.isWorker && process.env[ENV.WORKER] === '1') {
   installRetirement();
   if (process.env[ENV.AUTO_DRAIN] === '1') drainEveryServer();
   if (process.env[ENV.WATCHDOG] === '1') startWatchdog(Number(process.env.PPID));
+  loadWorkerPlugins();
 }
