@@ -6,8 +6,8 @@ import { createLogger, warn } from './log.js';
 import { resolveOptions } from './options.js';
 import { PluginHost, validatePlugins } from './plugins.js';
 import type {
-  ForkContext, ForkReason, ListeningAddress, Master, MasterOptions, MasterState, ReloadResult, ResolvedOptions,
-  StopInfo, WorkerExit, WorkerInfo, WorkerState,
+  ForkContext, ForkReason, ListeningAddress, Master, MasterOptions, MasterState, ReloadPhase, ReloadResult, ReloadTrigger,
+  ResolvedOptions, StopInfo, WorkerExit, WorkerFailure, WorkerInfo, WorkerState,
 } from './types.js';
 import { ENV, isControlMessage, type FatalError } from './worker/protocol.js';
 
@@ -114,6 +114,12 @@ function describeFatal({ code, name, message: text }: FatalError): string {
   return label ? `${label}: ${text}` : text;
 }
 
+/** An error about one worker, carrying what a report needs about it (read back by `failureOf`). */
+function workerError(code: string, text: string, failure: WorkerFailure): MasterProcessError {
+  return Object.assign(new MasterProcessError(code, text), { failure });
+}
+const failureOf = (error: unknown): WorkerFailure | undefined => (error as { failure?: WorkerFailure } | undefined)?.failure;
+
 
 function preloadPath(): string {
   return createRequire(import.meta.url).resolve('@master-process/core/preload');
@@ -130,7 +136,7 @@ class MasterImpl extends EventEmitter {
   private lastGeneration = 0;
   private startPromise?: Promise<void>;
   private reloading?: Promise<ReloadResult>;
-  private followUp?: Deferred<ReloadResult>;
+  private followUp?: { done: Deferred<ReloadResult>; trigger: ReloadTrigger };
   private stopPromise?: Promise<void>;
   private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
   private readonly killOnExit = () => {
@@ -366,10 +372,11 @@ class MasterImpl extends EventEmitter {
     const { readyTimeout } = this.options;
     try {
       await withTimeout(record.ready.promise, readyTimeout, () =>
-        new MasterProcessError(
+        workerError(
           ErrorCode.READY_TIMEOUT,
           `worker ${record.pid} (slot ${slot}, generation ${generation}) was not ready within ${readyTimeout} ms (option readyTimeout)` +
             (this.options.readyOn === 'message' ? '; with readyOn "message" the app must call ready() from @master-process/core/worker' : '; it never emitted `listening`'),
+          { worker: record.view() },
         ),
       );
     } catch (error) {
@@ -425,10 +432,11 @@ class MasterImpl extends EventEmitter {
     record.state = 'exited';
     const exit: WorkerExit = { code, signal, expected: record.retiring };
     record.ready.reject(
-      new MasterProcessError(
+      workerError(
         ErrorCode.WORKER_EXIT,
         `worker ${record.pid} (slot ${record.slot}, generation ${record.generation}) exited before it was ready (code ${code}, signal ${signal})` +
           (record.fatal ? `: ${describeFatal(record.fatal)}` : ''),
+        { worker: record.view(), exit },
       ),
     );
     record.exited.resolve(exit);
@@ -469,24 +477,25 @@ class MasterImpl extends EventEmitter {
 
   // ---- reload ------------------------------------------------------------------------------
 
-  reload(): Promise<ReloadResult> {
+  reload(options: { trigger?: ReloadTrigger } = {}): Promise<ReloadResult> {
+    const trigger = options.trigger ?? 'api';
     if (this.stopPromise) return Promise.reject(stoppingError('reload'));
     if (this.currentState === 'idle') {
       return Promise.reject(new MasterProcessError(ErrorCode.NOT_RUNNING, 'reload() was called before start(). Start the master first.'));
     }
     if (this.reloading) {
       // Coalesce: however many requests arrive during a reload, one follow-up reload runs after it.
-      this.followUp ??= deferred<ReloadResult>();
-      log('reload requested during a reload: coalesced into one follow-up');
-      return this.followUp.promise;
+      this.followUp ??= { done: deferred<ReloadResult>(), trigger };
+      log('reload requested (%s) during a reload: coalesced into one follow-up', trigger);
+      return this.followUp.done.promise;
     }
-    return this.beginReload();
+    return this.beginReload(trigger);
   }
 
-  private beginReload(): Promise<ReloadResult> {
+  private beginReload(trigger: ReloadTrigger): Promise<ReloadResult> {
     const run = (async () => {
       await this.startPromise?.catch(() => {});
-      return this.runReload();
+      return this.runReload(trigger);
     })();
     this.reloading = run;
     const next = () => {
@@ -494,45 +503,67 @@ class MasterImpl extends EventEmitter {
       const follow = this.followUp;
       this.followUp = undefined;
       if (!follow) return;
-      if (this.stopPromise) follow.reject(stoppingError('reload'));
-      else this.beginReload().then(follow.resolve, follow.reject);
+      if (this.stopPromise) follow.done.reject(stoppingError('reload'));
+      else this.beginReload(follow.trigger).then(follow.done.resolve, follow.done.reject);
     };
     run.then(next, next);
     return run;
   }
 
   /**
-   * The reload state machine, batch by batch (`reload.concurrency` slots at a time):
-   *   spawning → waiting ready → (all ready) retiring old → next batch → done
-   *                           ↘ (one failed) aborting: retire the new ones, old ones keep serving → failed
+   * The reload state machine, batch by batch (`reload.concurrency` slots at a time), each phase a `reload:phase`:
+   *   spawning → waiting-ready → (all ready) [probation] → retiring-old → next batch → done
+   *                            ↘ (one failed) aborting: retire the new ones, old ones keep serving → failed
    */
-  private async runReload(): Promise<ReloadResult> {
+  private async runReload(trigger: ReloadTrigger): Promise<ReloadResult> {
     if (this.stopPromise) throw stoppingError('reload');
     const generation = ++this.lastGeneration;
     const startedAt = Date.now();
     const { concurrency } = this.options.reload;
-    log('reload %d: start (%d slot(s), %d at a time)', generation, this.slots.length, concurrency);
-    this.emit('reload:start', { generation });
+    log('reload %d (%s): start (%d slot(s), %d at a time)', generation, trigger, this.slots.length, concurrency);
+    this.emit('reload:start', { generation, trigger });
     const retired: Promise<WorkerExit>[] = [];
     try {
       for (let first = 0; first < this.slots.length; first += concurrency) {
         const batch = this.slots.slice(first, first + concurrency);
+        const slots = batch.map((slot) => slot.index);
+        const phase = (name: ReloadPhase) => {
+          log('reload %d: %s (slots %o)', generation, name, slots);
+          this.emit('reload:phase', { generation, phase: name, slots });
+        };
         await this.withSlots(batch, async () => {
+          phase('spawning');
           const spawned: WorkerRecord[] = [];
           // The first failure is the cause; siblings retired because of it fail after it.
           let cause: unknown;
-          const forks = batch.map((slot) => this.forkReady(slot.index, generation, 'reload', (r) => spawned.push(r)));
-          const results = await Promise.allSettled(forks.map((fork) => fork.catch((error: unknown) => {
-            cause ??= error;
-            // Abort the batch at the first failure instead of waiting for the others' timeouts.
+          const retireSpawned = () => {
             for (const record of spawned) void this.retire(record, `reload ${generation} aborted`);
+          };
+          const fail = (error: unknown) => {
+            if (cause === undefined) {
+              cause = error;
+              phase('aborting');
+            }
+            retireSpawned();
+          };
+          const forks = batch.map((slot) => this.forkReady(slot.index, generation, 'reload', (r) => {
+            spawned.push(r);
+            if (spawned.length === batch.length && cause === undefined) phase('waiting-ready');
+          }));
+          const results = await Promise.allSettled(forks.map((fork) => fork.catch((error: unknown) => {
+            // Abort the batch at the first failure instead of waiting for the others' timeouts.
+            fail(error);
             throw error;
           })));
-          if (cause === undefined) cause = await this.probation(spawned, generation).then(() => undefined, (error: unknown) => error);
+          if (cause === undefined && this.options.reload.probation > 0) {
+            phase('probation');
+            await this.probation(spawned, generation).catch(fail);
+          }
           if (cause !== undefined) {
-            for (const record of spawned) void this.retire(record, `reload ${generation} aborted`);
+            retireSpawned(); // including any forked after the first failure
             throw cause;
           }
+          phase('retiring-old');
           batch.forEach((slot, k) => {
             const old = slot.current;
             slot.current = (results[k] as PromiseFulfilledResult<WorkerRecord>).value;
@@ -556,10 +587,11 @@ class MasterImpl extends EventEmitter {
           );
       log('reload %d: failed: %s', generation, error.message);
       if (!isStopping(cause)) warn(error.message);
-      this.emit('reload:failed', { generation, error });
+      const failure = failureOf(cause);
+      this.emit('reload:failed', { generation, trigger, error, ...(failure ? { failure } : {}) });
       throw error;
     }
-    const result: ReloadResult = { generation, workers: [...this.workers], duration: Date.now() - startedAt };
+    const result: ReloadResult = { generation, trigger, workers: [...this.workers], duration: Date.now() - startedAt };
     log('reload %d: done in %d ms: %o', generation, result.duration, result.workers.map((w) => w.pid));
     this.emit('reload:done', result);
     return result;
@@ -574,13 +606,14 @@ class MasterImpl extends EventEmitter {
       const timer = setTimeout(resolve, probation);
       timer.unref();
       for (const record of records) {
-        void record.exited.promise.then(({ code, signal }) => {
+        void record.exited.promise.then((exit) => {
           clearTimeout(timer);
           if (this.stopPromise) return reject(stoppingError('reload'));
           reject(
-            new MasterProcessError(
+            workerError(
               ErrorCode.WORKER_EXIT,
-              `worker ${record.pid} (slot ${record.slot}, generation ${generation}) exited ${Date.now() - (record.readyAt ?? record.forkedAt)} ms after it became ready (code ${code}, signal ${signal}), within reload.probation (${probation} ms)`,
+              `worker ${record.pid} (slot ${record.slot}, generation ${generation}) exited ${Date.now() - (record.readyAt ?? record.forkedAt)} ms after it became ready (code ${exit.code}, signal ${exit.signal}), within reload.probation (${probation} ms)`,
+              { worker: record.view(), exit },
             ),
           );
         });
@@ -655,7 +688,7 @@ class MasterImpl extends EventEmitter {
     const notify = (signal: NodeJS.Signals) => void this.host.run('onSignal', [signal]);
     listen('SIGHUP', () => {
       notify('SIGHUP');
-      this.reload().catch(() => {}); // already logged, printed and emitted as reload:failed
+      this.reload({ trigger: 'SIGHUP' }).catch(() => {}); // already logged, printed and emitted as reload:failed
     });
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       listen(signal, () => {

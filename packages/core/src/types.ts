@@ -41,6 +41,13 @@ export interface WorkerExit {
   expected: boolean;
 }
 
+/** The new worker that made a reload fail, for a report (a deploy tool, the control socket). */
+export interface WorkerFailure {
+  worker: WorkerInfo;
+  /** How it ended, when it exited (before ready, or within `reload.probation`); a worker not ready in time has not exited yet. */
+  exit?: WorkerExit;
+}
+
 /** What `beforeFork` receives: the fork about to happen. Plugins may add to `env`. */
 export interface ForkContext {
   readonly slot: number;
@@ -57,8 +64,18 @@ export interface StopInfo {
   reason: string;
 }
 
+/**
+ * What asked for a reload: `'SIGHUP'` (the master's signal handler), `'api'` (a `reload()` call without one),
+ * or what the caller names (the control socket says `'control'`). A coalesced follow-up keeps the first one's.
+ */
+export type ReloadTrigger = 'SIGHUP' | 'api' | (string & {});
+
+/** Where the current reload is, batch by batch (see the state machine on `Master.reload`). */
+export type ReloadPhase = 'spawning' | 'waiting-ready' | 'probation' | 'retiring-old' | 'aborting';
+
 export interface ReloadResult {
   generation: number;
+  trigger: ReloadTrigger;
   /** Workers that now serve. */
   workers: WorkerInfo[];
   /** ms from start of the reload until every old worker had exited. */
@@ -189,9 +206,12 @@ export interface MasterEvents {
   'worker:exit': [worker: WorkerInfo, exit: WorkerExit];
   'worker:message': [worker: WorkerInfo, message: unknown];
   'worker:crash-delay': [info: { slot: number; delay: number; crashes: number }];
-  'reload:start': [info: { generation: number }];
+  'reload:start': [info: { generation: number; trigger: ReloadTrigger }];
+  /** The current reload entered a phase; `slots` are those of the batch it concerns. */
+  'reload:phase': [info: { generation: number; phase: ReloadPhase; slots: number[] }];
   'reload:done': [result: ReloadResult];
-  'reload:failed': [info: { generation: number; error: MasterProcessError }];
+  /** `failure`: the new worker that failed, when one did (not for a plugin refusing the fork, nor a stop). */
+  'reload:failed': [info: { generation: number; trigger: ReloadTrigger; error: MasterProcessError; failure?: WorkerFailure }];
   'slot:replaced': [info: { slot: number; reason: string; old: WorkerInfo; worker: WorkerInfo }];
   'plugin:error': [error: MasterProcessError];
   'master:ready': [workers: WorkerInfo[]];
@@ -222,9 +242,10 @@ export interface Master {
   /**
    * Rolling reload: fork a new generation, retire each old worker once its replacement is ready.
    * Rejects with `MP_ERR_RELOAD_FAILED` when the new generation is not ready; the old one keeps serving.
-   * A call during a reload is coalesced into one follow-up reload.
+   * A call during a reload is coalesced into one follow-up reload, whose outcome it reports.
+   * `trigger` is recorded on `reload:start`, `reload:done` and `reload:failed` (default `'api'`).
    */
-  reload(): Promise<ReloadResult>;
+  reload(options?: { trigger?: ReloadTrigger }): Promise<ReloadResult>;
   /**
    * Replace one slot's worker (fork new → ready → retire old). Waits its turn if the slot is busy.
    * With `pid`, nothing happens if that worker no longer serves the slot (it crashed or was reloaded):
