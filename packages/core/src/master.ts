@@ -5,6 +5,7 @@ import { ErrorCode, MasterProcessError, invalidValue } from './errors.js';
 import { createLogger, warn } from './log.js';
 import { resolveOptions } from './options.js';
 import { PluginHost, validatePlugins } from './plugins.js';
+import { forwardStderr, OutputTail, STDERR_SETTLE_MS } from './stderr.js';
 import type {
   ForkContext, ForkReason, ListeningAddress, Master, MasterOptions, MasterState, ReloadPhase, ReloadResult, ReloadTrigger,
   ResolvedOptions, StopInfo, WorkerExit, WorkerFailure, WorkerInfo, WorkerState,
@@ -53,6 +54,8 @@ class WorkerRecord {
   retiring = false;
   /** The error the worker said it dies of (uncaught at boot, a failed listen...). */
   fatal?: FatalError;
+  /** The end of its stderr, when piped through the master (`captureStderr`). */
+  readonly stderr = new OutputTail();
   private terminated = false;
   readonly timers: NodeJS.Timeout[] = [];
 
@@ -118,6 +121,10 @@ function describeFatal({ code, name, message: text }: FatalError): string {
 function workerError(code: string, text: string, failure: WorkerFailure): MasterProcessError {
   return Object.assign(new MasterProcessError(code, text), { failure });
 }
+const stderrOf = (record: WorkerRecord): { stderr?: string } => {
+  const text = record.stderr.text();
+  return text === undefined ? {} : { stderr: text };
+};
 const failureOf = (error: unknown): WorkerFailure | undefined => (error as { failure?: WorkerFailure } | undefined)?.failure;
 
 
@@ -200,9 +207,13 @@ class MasterImpl extends EventEmitter {
   }
 
   private async runStart(): Promise<void> {
-    const { exec, args, execArgv, drain, watchdog } = this.options;
+    const { exec, args, execArgv, drain, watchdog, captureStderr } = this.options;
     // Always preloaded: it reports why a worker dies; `drain` and `watchdog` switch its two features.
-    cluster.setupPrimary({ exec, args, execArgv: [...execArgv, '--require', preloadPath()] });
+    cluster.setupPrimary({
+      exec, args, execArgv: [...execArgv, '--require', preloadPath()],
+      // Cluster's default is [0, 1, 2, 'ipc']; only stderr goes through the master (see stderr.ts).
+      ...(captureStderr ? { stdio: [0, 1, 'pipe', 'ipc'] } : {}),
+    });
     process.on('exit', this.killOnExit);
     if (this.options.handleSignals) this.installSignals();
     log('master %d starting %d worker(s) of %s: %o', process.pid, this.options.workers, exec, {
@@ -376,7 +387,7 @@ class MasterImpl extends EventEmitter {
           ErrorCode.READY_TIMEOUT,
           `worker ${record.pid} (slot ${slot}, generation ${generation}) was not ready within ${readyTimeout} ms (option readyTimeout)` +
             (this.options.readyOn === 'message' ? '; with readyOn "message" the app must call ready() from @master-process/core/worker' : '; it never emitted `listening`'),
-          { worker: record.view() },
+          { worker: record.view(), ...stderrOf(record) },
         ),
       );
     } catch (error) {
@@ -405,7 +416,19 @@ class MasterImpl extends EventEmitter {
       if (record.retiring) record.terminate();
     });
     worker.on('error', (error: Error) => log('PID/%d: worker error: %s', record.pid, error.message));
-    worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => this.onWorkerExit(record, code, signal));
+    const stderr = worker.process.stderr;
+    if (!stderr) {
+      worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => this.onWorkerExit(record, code, signal));
+      return;
+    }
+    const closed = forwardStderr(stderr, record.stderr);
+    // The exit can be seen before the pipe's last bytes (the stack trace of a boot failure): wait for them,
+    // boundedly, since a process the worker started may still hold the pipe open.
+    worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => {
+      void withTimeout(closed, STDERR_SETTLE_MS, () => new Error('stderr still open'))
+        .catch(() => log('PID/%d: stderr still open %d ms after exit (held by a child process?)', record.pid, STDERR_SETTLE_MS))
+        .then(() => this.onWorkerExit(record, code, signal));
+    });
   }
 
   private async onListening(record: WorkerRecord, address: ListeningAddress): Promise<void> {
@@ -430,13 +453,13 @@ class MasterImpl extends EventEmitter {
     for (const timer of record.timers) clearTimeout(timer);
     this.records.delete(record);
     record.state = 'exited';
-    const exit: WorkerExit = { code, signal, expected: record.retiring };
+    const exit: WorkerExit = { code, signal, expected: record.retiring, ...stderrOf(record) };
     record.ready.reject(
       workerError(
         ErrorCode.WORKER_EXIT,
         `worker ${record.pid} (slot ${record.slot}, generation ${record.generation}) exited before it was ready (code ${code}, signal ${signal})` +
           (record.fatal ? `: ${describeFatal(record.fatal)}` : ''),
-        { worker: record.view(), exit },
+        { worker: record.view(), exit, ...stderrOf(record) },
       ),
     );
     record.exited.resolve(exit);
@@ -613,7 +636,7 @@ class MasterImpl extends EventEmitter {
             workerError(
               ErrorCode.WORKER_EXIT,
               `worker ${record.pid} (slot ${record.slot}, generation ${generation}) exited ${Date.now() - (record.readyAt ?? record.forkedAt)} ms after it became ready (code ${exit.code}, signal ${exit.signal}), within reload.probation (${probation} ms)`,
-              { worker: record.view(), exit },
+              { worker: record.view(), exit, ...stderrOf(record) },
             ),
           );
         });

@@ -39,6 +39,8 @@ export interface WorkerExit {
   signal: NodeJS.Signals | null;
   /** True when the master retired it (reload, replace, stop); false for a crash. */
   expected: boolean;
+  /** The last lines it wrote to stderr (up to 30 lines / 8 KiB), when `captureStderr` is on and it wrote any. */
+  stderr?: string;
 }
 
 /** The new worker that made a reload fail, for a report (a deploy tool, the control socket). */
@@ -46,6 +48,8 @@ export interface WorkerFailure {
   worker: WorkerInfo;
   /** How it ended, when it exited (before ready, or within `reload.probation`); a worker not ready in time has not exited yet. */
   exit?: WorkerExit;
+  /** The last lines it wrote to stderr until then (up to 30 lines / 8 KiB), when `captureStderr` is on and it wrote any. */
+  stderr?: string;
 }
 
 /** What `beforeFork` receives: the fork about to happen. Plugins may add to `env`. */
@@ -174,6 +178,12 @@ export interface MasterOptions {
   exitProcess?: boolean;
   /** Listen for SIGHUP/SIGTERM/SIGINT and plugin signals (default true). */
   handleSignals?: boolean;
+  /**
+   * Pipe each worker's stderr through the master, which writes every byte on to its own stderr unchanged and
+   * keeps the last lines for reports (`WorkerExit.stderr`, a failed reload's `failure.stderr`). Default true;
+   * false: workers inherit the master's stderr, as plain `cluster` does, and reports carry no stderr.
+   */
+  captureStderr?: boolean;
   plugins?: readonly Plugin[];
 }
 
@@ -194,6 +204,7 @@ export interface ResolvedOptions {
   watchdog: boolean;
   exitProcess: boolean;
   handleSignals: boolean;
+  captureStderr: boolean;
 }
 
 export type MasterState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';

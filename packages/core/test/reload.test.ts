@@ -116,6 +116,7 @@ describe('rolling reload', () => {
     const failed = m.events.find((e) => e.ev === 'reload:failed')!.args![0];
     assert.equal(failed.trigger, 'api');
     assert.equal(failed.failure.exit.code, 1);
+    assert.match(failed.failure.stderr, /Error: fixture app: boot failure \(APP_BOOT=throw\)/, 'the end of its stderr: why it died');
     assert.match(failed.error.message, new RegExp(`worker ${failed.failure.worker.pid} `), 'the failure is the worker the message names');
     assert.deepEqual((await m.command('state')).state, 'running');
     assert.deepEqual((await m.workers()).map((w) => w.pid).sort(), started.workers.map((w: any) => w.pid).sort());
