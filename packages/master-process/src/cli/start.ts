@@ -81,7 +81,7 @@ function merge(config: MasterOptions, flags: MasterOptions): MasterOptions {
     ...config,
     ...flags,
     ...(config.reload || flags.reload ? { reload: { ...config.reload, ...flags.reload } } : {}),
-    ...(flags.crash ? { crash: { ...(config.crash as object | undefined), ...flags.crash } } : {}),
+    ...(typeof flags.crash === 'object' ? { crash: { ...(typeof config.crash === 'object' ? config.crash : {}), ...flags.crash } } : {}),
   };
 }
 
