@@ -17,7 +17,8 @@ const reason = (error: unknown) => (error as NodeJS.ErrnoException).code ?? (err
  */
 async function prepareFolder(dir: string, own: boolean, group: ResolvedControlOptions['group']): Promise<void> {
   const mode = group ? 0o710 : 0o700;
-  const created = await mkdir(dir, { mode, recursive: !own }).then(() => true, (error: NodeJS.ErrnoException) => {
+  // Recursive mkdir resolves with the first folder it created, undefined when the folder was there.
+  const created = await mkdir(dir, { mode, recursive: !own }).then((first) => own || first !== undefined, (error: NodeJS.ErrnoException) => {
     if (error.code === 'EEXIST') return false;
     throw error;
   });
