@@ -1,9 +1,5 @@
 import { createRequire } from 'node:module';
 import { EXIT, UsageError } from './exit-codes.js';
-import { reload, RELOAD_HELP } from './reload.js';
-import { start, START_HELP } from './start.js';
-import { status, STATUS_HELP } from './status.js';
-import { stop, STOP_HELP } from './stop.js';
 
 const version = String(createRequire(import.meta.url)('../package.json').version);
 
@@ -29,11 +25,12 @@ Exit codes:
   8  the connection was lost before the outcome: it is unknown
 `;
 
-const COMMANDS: Record<string, { run: (args: string[]) => Promise<number | undefined>; help: string }> = {
-  start: { run: start, help: START_HELP },
-  reload: { run: reload, help: RELOAD_HELP },
-  status: { run: status, help: STATUS_HELP },
-  stop: { run: stop, help: STOP_HELP },
+// Loaded on demand: \`reload\` and \`status\` need only the control client, not every plugin that \`start\` runs.
+const COMMANDS: Record<string, (args: string[]) => Promise<number | undefined>> = {
+  start: async (args) => (await import('./start.js')).start(args),
+  reload: async (args) => (await import('./reload.js')).reload(args),
+  status: async (args) => (await import('./status.js')).status(args),
+  stop: async (args) => (await import('./stop.js')).stop(args),
 };
 
 /** Runs a command; resolves with its exit code, or undefined for `start` (the master exits the process itself). */
@@ -50,7 +47,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
   const entry = COMMANDS[command];
   try {
     if (!entry) throw new UsageError(`unknown command ${JSON.stringify(command)}. Accepted: ${Object.keys(COMMANDS).join(', ')} (master-process --help).`);
-    return await entry.run(args);
+    return await entry(args);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     process.stderr.write(`master-process: ${error.message}\n`);
