@@ -208,7 +208,7 @@ class MasterImpl extends EventEmitter {
 
   private async runStart(): Promise<void> {
     const { exec, args, execArgv, drain, watchdog, captureStderr } = this.options;
-    // Always preloaded: it reports why a worker dies; `drain` and `watchdog` switch its two features.
+    // Always preloaded: it reports why a worker dies; `drain`, `watchdog` and `captureStderr` switch its features.
     cluster.setupPrimary({
       exec, args, execArgv: [...execArgv, '--require', preloadPath()],
       // Cluster's default is [0, 1, 2, 'ipc']; only stderr goes through the master (see stderr.ts).
@@ -367,6 +367,7 @@ class MasterImpl extends EventEmitter {
       [ENV.KILL_TIMEOUT]: String(this.options.killTimeout),
       [ENV.AUTO_DRAIN]: this.options.drain ? '1' : '0',
       [ENV.WATCHDOG]: this.options.watchdog ? '1' : '0',
+      [ENV.STDERR_PIPED]: this.options.captureStderr ? '1' : '0',
     });
     const record = new WorkerRecord(worker, slot, generation, reason);
     this.records.add(record);

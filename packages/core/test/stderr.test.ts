@@ -42,6 +42,19 @@ describe('worker stderr through the master', () => {
     assert.ok(exit.args![1].stderr.split('\n').length <= 30, 'only the last lines are kept');
   });
 
+  it('a burst written just before process.exit() arrives whole: the worker\'s stderr writes block, as to an inherited pipe', async () => {
+    const { m, port } = await master({ options: { workers: 1, crash: { throttle: 100 } } }, {}, cleanups);
+    const started = await m.started();
+    const pid = started.workers[0].pid;
+    const lines = 50_000; // ~5 MB in one loop, then exit at once
+    await get(port, `/stderr?lines=${lines}&exit=1`).catch(() => {});
+    const exit = await m.waitFor('worker:exit', (e) => e.args![0].pid === pid);
+    assert.match(exit.args![1].stderr, new RegExp(`^stderr ${pid} ${lines - 1} \\.+$`, 'm'), 'the last line is in the exit report');
+    let count = 0;
+    for (const line of m.output) if (line.startsWith(`stderr ${pid} `)) count++;
+    assert.equal(count, lines, 'every line reached the master stderr');
+  });
+
   it('captureStderr false: workers inherit the master stderr and reports carry none', async () => {
     const { m, port } = await master({ options: { workers: 1, captureStderr: false, crash: { throttle: 100 } } }, {}, cleanups);
     await m.started();
