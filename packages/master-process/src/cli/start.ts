@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   createMaster, MasterProcessError, parseDuration, parseNumber, parseOneOf, parseWorkers, type MasterOptions, type Plugin,
 } from '@master-process/core';
@@ -119,8 +118,8 @@ export async function start(args: string[]): Promise<number | undefined> {
   }
   let master;
   try {
-    // The version guard watches the master-process this CLI runs from (the app may not depend on it at all).
-    const builtIn = defaultPlugins(fileURLToPath(import.meta.url), { control: { ...(name ? { name } : {}), ...(socket ? { path: socket } : {}) } });
+    // The version guard watches the master-process this CLI runs from, and the app's link to it if it has one.
+    const builtIn = defaultPlugins(exec, { control: { ...(name ? { name } : {}), ...(socket ? { path: socket } : {}) } });
     master = createMaster({
       ...merge(rest, fromFlags),
       exec,
