@@ -8,9 +8,10 @@ export {
   type NumberRange, type Setting,
 } from './parse.js';
 export { resolveOptions } from './options.js';
+export { inspectSocketPath, lstatOrNull, MAX_SOCKET_PATH_BYTES, removeSocketIfSame, type SocketPathState } from './socket-file.js';
 export { HOOK_NAMES } from './types.js';
 export type {
   Awaitable, CrashOptions, EventArgs, Falsy, ForkContext, ForkReason, HookName, ListeningAddress, Master, MasterEventName,
-  MasterEvents, MasterOptions, MasterState, OpenConnections, Plugin, PluginApis, PluginRequirement, ReloadOptions, ReloadResult, RequestOptions,
-  ResolvedOptions, StopInfo, WorkerExit, WorkerHalf, WorkerInfo, WorkerReply, WorkerState,
+  MasterEvents, MasterOptions, MasterState, OpenConnections, Plugin, PluginApis, PluginRequirement, ReloadOptions, ReloadPhase, ReloadResult,
+  ReloadTrigger, RequestOptions, ResolvedOptions, StopInfo, WorkerExit, WorkerFailure, WorkerHalf, WorkerInfo, WorkerReply, WorkerState,
 } from './types.js';

@@ -7,9 +7,10 @@ import { ErrorCode, MasterProcessError, invalidValue } from './errors.js';
 import { createLogger, warn } from './log.js';
 import { resolveOptions } from './options.js';
 import { PluginHost, validatePlugins } from './plugins.js';
+import { forwardStderr, OutputTail, STDERR_SETTLE_MS } from './stderr.js';
 import type {
-  ForkContext, ForkReason, ListeningAddress, Master, MasterOptions, MasterState, OpenConnections, ReloadResult, RequestOptions,
-  ResolvedOptions, StopInfo, WorkerExit, WorkerInfo, WorkerReply, WorkerState,
+  ForkContext, ForkReason, ListeningAddress, Master, MasterOptions, MasterState, OpenConnections, ReloadPhase, ReloadResult, ReloadTrigger,
+  RequestOptions, ResolvedOptions, StopInfo, WorkerExit, WorkerFailure, WorkerInfo, WorkerReply, WorkerState,
 } from './types.js';
 import { resolveWorkerHalves } from './worker-halves.js';
 import { PLUGINS_ENV, type WorkerHalfSpec } from './worker/plugin-channel.js';
@@ -61,6 +62,8 @@ class WorkerRecord {
   open?: OpenConnections;
   /** Why the master sent SIGKILL, if it did. */
   killedBecause?: string;
+  /** The end of its stderr, when piped through the master (`captureStderr`). */
+  readonly stderr = new OutputTail();
   private terminated = false;
   readonly timers: NodeJS.Timeout[] = [];
 
@@ -129,6 +132,16 @@ function describeFatal({ code, name, message: text }: FatalError): string {
   return label ? `${label}: ${text}` : text;
 }
 
+/** An error about one worker, carrying what a report needs about it (read back by `failureOf`). */
+function workerError(code: string, text: string, failure: WorkerFailure): MasterProcessError {
+  return Object.assign(new MasterProcessError(code, text), { failure });
+}
+const stderrOf = (record: WorkerRecord): { stderr?: string } => {
+  const text = record.stderr.text();
+  return text === undefined ? {} : { stderr: text };
+};
+const failureOf = (error: unknown): WorkerFailure | undefined => (error as { failure?: WorkerFailure } | undefined)?.failure;
+
 
 function preloadPath(): string {
   return createRequire(import.meta.url).resolve('@master-process/core/preload');
@@ -148,7 +161,7 @@ class MasterImpl extends EventEmitter {
   private lastGeneration = 0;
   private startPromise?: Promise<void>;
   private reloading?: Promise<ReloadResult>;
-  private followUp?: Deferred<ReloadResult>;
+  private followUp?: { done: Deferred<ReloadResult>; trigger: ReloadTrigger };
   private stopPromise?: Promise<void>;
   private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
   private readonly killOnExit = () => {
@@ -229,10 +242,14 @@ class MasterImpl extends EventEmitter {
   }
 
   private async runStart(): Promise<void> {
-    const { exec, args, execArgv, drain, watchdog } = this.options;
-    // Always preloaded: it reports why a worker dies and carries the retire protocol; `drain` and
-    // `watchdog` switch only those parts of it.
-    cluster.setupPrimary({ exec, args, execArgv: [...execArgv, '--require', preloadPath()] });
+    const { exec, args, execArgv, drain, watchdog, captureStderr } = this.options;
+    // Always preloaded: it reports why a worker dies and carries the retire protocol; `drain`, `watchdog`
+    // and `captureStderr` switch only those parts of it.
+    cluster.setupPrimary({
+      exec, args, execArgv: [...execArgv, '--require', preloadPath()],
+      // Cluster's default is [0, 1, 2, 'ipc']; only stderr goes through the master (see stderr.ts).
+      ...(captureStderr ? { stdio: [0, 1, 'pipe', 'ipc'] } : {}),
+    });
     process.on('exit', this.killOnExit);
     if (this.options.handleSignals) this.installSignals();
     log('master %d starting %d worker(s) of %s: %o', process.pid, this.options.workers, exec, {
@@ -387,6 +404,7 @@ class MasterImpl extends EventEmitter {
       [ENV.AUTO_DRAIN]: this.options.drain ? '1' : '0',
       [ENV.WATCHDOG]: this.options.watchdog ? '1' : '0',
       ...(this.halves.length > 0 ? { [PLUGINS_ENV]: JSON.stringify(this.halves) } : {}),
+      [ENV.STDERR_PIPED]: this.options.captureStderr ? '1' : '0',
     });
     const record = new WorkerRecord(worker, slot, generation, reason);
     this.records.add(record);
@@ -403,10 +421,11 @@ class MasterImpl extends EventEmitter {
     const { readyTimeout } = this.options;
     try {
       await withTimeout(record.ready.promise, readyTimeout, () =>
-        new MasterProcessError(
+        workerError(
           ErrorCode.READY_TIMEOUT,
           `worker ${record.pid} (slot ${slot}, generation ${generation}) was not ready within ${readyTimeout} ms (option readyTimeout)` +
             (this.options.readyOn === 'message' ? '; with readyOn "message" the app must call ready() from @master-process/core/worker' : '; it never emitted `listening`'),
+          { worker: record.view(), ...stderrOf(record) },
         ),
       );
     } catch (error) {
@@ -440,7 +459,19 @@ class MasterImpl extends EventEmitter {
       record.terminate();
     });
     worker.on('error', (error: Error) => log('PID/%d: worker error: %s', record.pid, error.message));
-    worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => this.onWorkerExit(record, code, signal));
+    const stderr = worker.process.stderr;
+    if (!stderr) {
+      worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => this.onWorkerExit(record, code, signal));
+      return;
+    }
+    const closed = forwardStderr(stderr, record.stderr);
+    // The exit can be seen before the pipe's last bytes (the stack trace of a boot failure): wait for them,
+    // boundedly, since a process the worker started may still hold the pipe open.
+    worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => {
+      void withTimeout(closed, STDERR_SETTLE_MS, () => new Error('stderr still open'))
+        .catch(() => log('PID/%d: stderr still open %d ms after exit (held by a child process?)', record.pid, STDERR_SETTLE_MS))
+        .then(() => this.onWorkerExit(record, code, signal));
+    });
   }
 
   private async onListening(record: WorkerRecord, address: ListeningAddress): Promise<void> {
@@ -477,13 +508,14 @@ class MasterImpl extends EventEmitter {
     this.records.delete(record);
     record.state = 'exited';
     const killed = record.killedBecause !== undefined && signal === 'SIGKILL';
-    const exit: WorkerExit = { code, signal, expected: record.retiring, killed, ...(killed && record.open ? { open: record.open } : {}) };
+    const exit: WorkerExit = { code, signal, expected: record.retiring, killed, ...(killed && record.open ? { open: record.open } : {}), ...stderrOf(record) };
     if (killed) warn(killReport(record));
     record.ready.reject(
-      new MasterProcessError(
+      workerError(
         ErrorCode.WORKER_EXIT,
         `worker ${record.pid} (slot ${record.slot}, generation ${record.generation}) exited before it was ready (code ${code}, signal ${signal})` +
           (record.fatal ? `: ${describeFatal(record.fatal)}` : ''),
+        { worker: record.view(), exit, ...stderrOf(record) },
       ),
     );
     record.exited.resolve(exit);
@@ -528,24 +560,25 @@ class MasterImpl extends EventEmitter {
 
   // ---- reload ------------------------------------------------------------------------------
 
-  reload(): Promise<ReloadResult> {
+  reload(options: { trigger?: ReloadTrigger } = {}): Promise<ReloadResult> {
+    const trigger = options.trigger ?? 'api';
     if (this.stopPromise) return Promise.reject(stoppingError('reload'));
     if (this.currentState === 'idle') {
       return Promise.reject(new MasterProcessError(ErrorCode.NOT_RUNNING, 'reload() was called before start(). Start the master first.'));
     }
     if (this.reloading) {
       // Coalesce: however many requests arrive during a reload, one follow-up reload runs after it.
-      this.followUp ??= deferred<ReloadResult>();
-      log('reload requested during a reload: coalesced into one follow-up');
-      return this.followUp.promise;
+      this.followUp ??= { done: deferred<ReloadResult>(), trigger };
+      log('reload requested (%s) during a reload: coalesced into one follow-up', trigger);
+      return this.followUp.done.promise;
     }
-    return this.beginReload();
+    return this.beginReload(trigger);
   }
 
-  private beginReload(): Promise<ReloadResult> {
+  private beginReload(trigger: ReloadTrigger): Promise<ReloadResult> {
     const run = (async () => {
       await this.startPromise?.catch(() => {});
-      return this.runReload();
+      return this.runReload(trigger);
     })();
     this.reloading = run;
     const next = () => {
@@ -553,45 +586,67 @@ class MasterImpl extends EventEmitter {
       const follow = this.followUp;
       this.followUp = undefined;
       if (!follow) return;
-      if (this.stopPromise) follow.reject(stoppingError('reload'));
-      else this.beginReload().then(follow.resolve, follow.reject);
+      if (this.stopPromise) follow.done.reject(stoppingError('reload'));
+      else this.beginReload(follow.trigger).then(follow.done.resolve, follow.done.reject);
     };
     run.then(next, next);
     return run;
   }
 
   /**
-   * The reload state machine, batch by batch (`reload.concurrency` slots at a time):
-   *   spawning → waiting ready → (all ready) retiring old → next batch → done
-   *                           ↘ (one failed) aborting: retire the new ones, old ones keep serving → failed
+   * The reload state machine, batch by batch (`reload.concurrency` slots at a time), each phase a `reload:phase`:
+   *   spawning → waiting-ready → (all ready) [probation] → retiring-old → next batch → done
+   *                            ↘ (one failed) aborting: retire the new ones, old ones keep serving → failed
    */
-  private async runReload(): Promise<ReloadResult> {
+  private async runReload(trigger: ReloadTrigger): Promise<ReloadResult> {
     if (this.stopPromise) throw stoppingError('reload');
     const generation = ++this.lastGeneration;
     const startedAt = Date.now();
     const { concurrency } = this.options.reload;
-    log('reload %d: start (%d slot(s), %d at a time)', generation, this.slots.length, concurrency);
-    this.emit('reload:start', { generation });
+    log('reload %d (%s): start (%d slot(s), %d at a time)', generation, trigger, this.slots.length, concurrency);
+    this.emit('reload:start', { generation, trigger });
     const retired: Promise<WorkerExit>[] = [];
     try {
       for (let first = 0; first < this.slots.length; first += concurrency) {
         const batch = this.slots.slice(first, first + concurrency);
+        const slots = batch.map((slot) => slot.index);
+        const phase = (name: ReloadPhase) => {
+          log('reload %d: %s (slots %o)', generation, name, slots);
+          this.emit('reload:phase', { generation, phase: name, slots });
+        };
         await this.withSlots(batch, async () => {
+          phase('spawning');
           const spawned: WorkerRecord[] = [];
           // The first failure is the cause; siblings retired because of it fail after it.
           let cause: unknown;
-          const forks = batch.map((slot) => this.forkReady(slot.index, generation, 'reload', (r) => spawned.push(r)));
-          const results = await Promise.allSettled(forks.map((fork) => fork.catch((error: unknown) => {
-            cause ??= error;
-            // Abort the batch at the first failure instead of waiting for the others' timeouts.
+          const retireSpawned = () => {
             for (const record of spawned) void this.retire(record, `reload ${generation} aborted`);
+          };
+          const fail = (error: unknown) => {
+            if (cause === undefined) {
+              cause = error;
+              phase('aborting');
+            }
+            retireSpawned();
+          };
+          const forks = batch.map((slot) => this.forkReady(slot.index, generation, 'reload', (r) => {
+            spawned.push(r);
+            if (spawned.length === batch.length && cause === undefined) phase('waiting-ready');
+          }));
+          const results = await Promise.allSettled(forks.map((fork) => fork.catch((error: unknown) => {
+            // Abort the batch at the first failure instead of waiting for the others' timeouts.
+            fail(error);
             throw error;
           })));
-          if (cause === undefined) cause = await this.probation(spawned, generation).then(() => undefined, (error: unknown) => error);
+          if (cause === undefined && this.options.reload.probation > 0) {
+            phase('probation');
+            await this.probation(spawned, generation).catch(fail);
+          }
           if (cause !== undefined) {
-            for (const record of spawned) void this.retire(record, `reload ${generation} aborted`);
+            retireSpawned(); // including any forked after the first failure
             throw cause;
           }
+          phase('retiring-old');
           batch.forEach((slot, k) => {
             const old = slot.current;
             slot.current = (results[k] as PromiseFulfilledResult<WorkerRecord>).value;
@@ -615,10 +670,11 @@ class MasterImpl extends EventEmitter {
           );
       log('reload %d: failed: %s', generation, error.message);
       if (!isStopping(cause)) warn(error.message);
-      this.emit('reload:failed', { generation, error });
+      const failure = failureOf(cause);
+      this.emit('reload:failed', { generation, trigger, error, ...(failure ? { failure } : {}) });
       throw error;
     }
-    const result: ReloadResult = { generation, workers: [...this.workers], duration: Date.now() - startedAt };
+    const result: ReloadResult = { generation, trigger, workers: [...this.workers], duration: Date.now() - startedAt };
     log('reload %d: done in %d ms: %o', generation, result.duration, result.workers.map((w) => w.pid));
     this.emit('reload:done', result);
     return result;
@@ -633,13 +689,14 @@ class MasterImpl extends EventEmitter {
       const timer = setTimeout(resolve, probation);
       timer.unref();
       for (const record of records) {
-        void record.exited.promise.then(({ code, signal }) => {
+        void record.exited.promise.then((exit) => {
           clearTimeout(timer);
           if (this.stopPromise) return reject(stoppingError('reload'));
           reject(
-            new MasterProcessError(
+            workerError(
               ErrorCode.WORKER_EXIT,
-              `worker ${record.pid} (slot ${record.slot}, generation ${generation}) exited ${Date.now() - (record.readyAt ?? record.forkedAt)} ms after it became ready (code ${code}, signal ${signal}), within reload.probation (${probation} ms)`,
+              `worker ${record.pid} (slot ${record.slot}, generation ${generation}) exited ${Date.now() - (record.readyAt ?? record.forkedAt)} ms after it became ready (code ${exit.code}, signal ${exit.signal}), within reload.probation (${probation} ms)`,
+              { worker: record.view(), exit, ...stderrOf(record) },
             ),
           );
         });
@@ -714,7 +771,7 @@ class MasterImpl extends EventEmitter {
     const notify = (signal: NodeJS.Signals) => void this.host.run('onSignal', [signal]);
     listen('SIGHUP', () => {
       notify('SIGHUP');
-      this.reload().catch(() => {}); // already logged, printed and emitted as reload:failed
+      this.reload({ trigger: 'SIGHUP' }).catch(() => {}); // already logged, printed and emitted as reload:failed
     });
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       listen(signal, () => {

@@ -4,7 +4,7 @@ import type { MasterOptions, ResolvedOptions } from './types.js';
 
 const KNOWN = new Set([
   'exec', 'args', 'execArgv', 'env', 'workers', 'killTimeout', 'readyTimeout', 'readyOn', 'crash', 'reload',
-  'hookTimeout', 'drain', 'watchdog', 'exitProcess', 'handleSignals', 'plugins',
+  'hookTimeout', 'drain', 'watchdog', 'exitProcess', 'handleSignals', 'captureStderr', 'plugins',
 ]);
 const CRASH_KNOWN = new Set(['throttle', 'backoff', 'maxDelay', 'maxCrashes', 'window']);
 
@@ -74,6 +74,7 @@ export function resolveOptions(options: MasterOptions = {}, environment: NodeJS.
     watchdog: resolveSetting({ option: 'watchdog', value: options.watchdog, default: true, parse: parseBoolean, environment }),
     exitProcess: resolveSetting({ option: 'exitProcess', value: options.exitProcess, default: true, parse: parseBoolean, environment }),
     handleSignals: resolveSetting({ option: 'handleSignals', value: options.handleSignals, default: true, parse: parseBoolean, environment }),
+    captureStderr: resolveSetting({ option: 'captureStderr', value: options.captureStderr, default: true, parse: parseBoolean, environment }),
   };
   if (resolved.crash.maxDelay < resolved.crash.throttle) {
     throw new MasterProcessError(ErrorCode.INVALID_OPTION, `@master-process/core: option \`crash.maxDelay\` (${resolved.crash.maxDelay} ms) is shorter than the crash throttle (${resolved.crash.throttle} ms). Raise crash.maxDelay or lower WORKER_THROTTLE.`);

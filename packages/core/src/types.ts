@@ -58,6 +58,17 @@ export interface WorkerExit {
   killed: boolean;
   /** With `killed`: what the worker last reported still open (absent when it sent no report). */
   open?: OpenConnections;
+  /** The last lines it wrote to stderr (up to 30 lines / 8 KiB), when `captureStderr` is on and it wrote any. */
+  stderr?: string;
+}
+
+/** The new worker that made a reload fail, for a report (a deploy tool, the control socket). */
+export interface WorkerFailure {
+  worker: WorkerInfo;
+  /** How it ended, when it exited (before ready, or within `reload.probation`); a worker not ready in time has not exited yet. */
+  exit?: WorkerExit;
+  /** The last lines it wrote to stderr until then (up to 30 lines / 8 KiB), when `captureStderr` is on and it wrote any. */
+  stderr?: string;
 }
 
 /** What `beforeFork` receives: the fork about to happen. Plugins may add to `env`. */
@@ -76,8 +87,18 @@ export interface StopInfo {
   reason: string;
 }
 
+/**
+ * What asked for a reload: `'SIGHUP'` (the master's signal handler), `'api'` (a `reload()` call without one),
+ * or what the caller names (the control socket says `'control'`). A coalesced follow-up keeps the first one's.
+ */
+export type ReloadTrigger = 'SIGHUP' | 'api' | (string & {});
+
+/** Where the current reload is, batch by batch (see the state machine on `Master.reload`). */
+export type ReloadPhase = 'spawning' | 'waiting-ready' | 'probation' | 'retiring-old' | 'aborting';
+
 export interface ReloadResult {
   generation: number;
+  trigger: ReloadTrigger;
   /** Workers that now serve. */
   workers: WorkerInfo[];
   /** ms from start of the reload until every old worker had exited. */
@@ -225,6 +246,12 @@ export interface MasterOptions {
   exitProcess?: boolean;
   /** Listen for SIGHUP/SIGTERM/SIGINT and plugin signals (default true). */
   handleSignals?: boolean;
+  /**
+   * Pipe each worker's stderr through the master, which writes every byte on to its own stderr unchanged and
+   * keeps the last lines for reports (`WorkerExit.stderr`, a failed reload's `failure.stderr`). Default true;
+   * false: workers inherit the master's stderr, as plain `cluster` does, and reports carry no stderr.
+   */
+  captureStderr?: boolean;
   /** In hook order. Falsy entries are skipped, so `cond && plugin()` works. */
   plugins?: readonly (Plugin | Falsy)[];
 }
@@ -246,6 +273,7 @@ export interface ResolvedOptions {
   watchdog: boolean;
   exitProcess: boolean;
   handleSignals: boolean;
+  captureStderr: boolean;
 }
 
 export type MasterState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -258,9 +286,12 @@ export interface MasterEvents {
   'worker:exit': [worker: WorkerInfo, exit: WorkerExit];
   'worker:message': [worker: WorkerInfo, message: unknown];
   'worker:crash-delay': [info: { slot: number; delay: number; crashes: number }];
-  'reload:start': [info: { generation: number }];
+  'reload:start': [info: { generation: number; trigger: ReloadTrigger }];
+  /** The current reload entered a phase; `slots` are those of the batch it concerns. */
+  'reload:phase': [info: { generation: number; phase: ReloadPhase; slots: number[] }];
   'reload:done': [result: ReloadResult];
-  'reload:failed': [info: { generation: number; error: MasterProcessError }];
+  /** `failure`: the new worker that failed, when one did (not for a plugin refusing the fork, nor a stop). */
+  'reload:failed': [info: { generation: number; trigger: ReloadTrigger; error: MasterProcessError; failure?: WorkerFailure }];
   'slot:replaced': [info: { slot: number; reason: string; old: WorkerInfo; worker: WorkerInfo }];
   'plugin:error': [error: MasterProcessError];
   'master:ready': [workers: WorkerInfo[]];
@@ -291,9 +322,10 @@ export interface Master {
   /**
    * Rolling reload: fork a new generation, retire each old worker once its replacement is ready.
    * Rejects with `MP_ERR_RELOAD_FAILED` when the new generation is not ready; the old one keeps serving.
-   * A call during a reload is coalesced into one follow-up reload.
+   * A call during a reload is coalesced into one follow-up reload, whose outcome it reports.
+   * `trigger` is recorded on `reload:start`, `reload:done` and `reload:failed` (default `'api'`).
    */
-  reload(): Promise<ReloadResult>;
+  reload(options?: { trigger?: ReloadTrigger }): Promise<ReloadResult>;
   /**
    * Replace one slot's worker (fork new → ready → retire old). Waits its turn if the slot is busy.
    * With `pid`, nothing happens if that worker no longer serves the slot (it crashed or was reloaded):

@@ -37,6 +37,16 @@ describe('rolling reload', () => {
     for (const pid of before) assert.equal(isAlive(pid), false);
     const answers = await everySlot(port, 2);
     assert.deepEqual(answers.map((a) => a.gen), [1, 1]);
+    assert.deepEqual(m.events.find((e) => e.ev === 'reload:start')!.args![0], { generation: 1, trigger: 'SIGHUP' });
+    assert.equal(done.args![0].trigger, 'SIGHUP');
+    const phases = m.events.filter((e) => e.ev === 'reload:phase').map((e) => e.args![0]);
+    assert.deepEqual(phases.map((p) => p.phase), ['spawning', 'waiting-ready', 'retiring-old']);
+    assert.deepEqual(phases[0].slots, [0, 1]);
+    // Each phase is announced when it begins: every new worker forked before waiting-ready, every old one retired after retiring-old.
+    const at = (ev: string, match: (e: any) => boolean = () => true) => m.events.findIndex((e) => e.ev === ev && match(e));
+    const phaseAt = (name: string) => at('reload:phase', (e) => e.args[0].phase === name);
+    assert.ok(m.events.slice(0, phaseAt('waiting-ready')).filter((e) => e.ev === 'worker:fork' && e.args![0].generation === 1).length === 2);
+    assert.ok(phaseAt('retiring-old') < at('worker:retire'));
   });
 
   for (const keepAlive of [true, false]) {
@@ -75,6 +85,10 @@ describe('rolling reload', () => {
     const failed = await m.waitFor('reload:failed');
     assert.equal(failed.args![0].error.code, 'MP_ERR_RELOAD_FAILED');
     assert.match(failed.args![0].error.message, /not ready within 6000 ms.*previous workers keep serving/s);
+    const { failure } = failed.args![0];
+    assert.equal(failure.worker.generation, 1, 'the failure names the new worker');
+    assert.equal(failure.exit, undefined, 'not ready in time: it had not exited');
+    assert.deepEqual(m.events.filter((e) => e.ev === 'reload:phase').map((e) => e.args![0].phase), ['spawning', 'waiting-ready', 'aborting']);
     await m.until('the failure printed on stderr without DEBUG', () => m.output.some((l) => l.startsWith('master-process: reload 1 failed')));
     const serving = (await m.workers()).filter((w) => w.state === 'ready').map((w) => w.pid).sort();
     assert.deepEqual(serving, old);
@@ -99,6 +113,11 @@ describe('rolling reload', () => {
       return true;
     });
     assert.equal(m.count('worker:crash-delay'), 0, 'a failed new worker is not a crash of the slot');
+    const failed = m.events.find((e) => e.ev === 'reload:failed')!.args![0];
+    assert.equal(failed.trigger, 'api');
+    assert.equal(failed.failure.exit.code, 1);
+    assert.match(failed.failure.stderr, /Error: fixture app: boot failure \(APP_BOOT=throw\)/, 'the end of its stderr: why it died');
+    assert.match(failed.error.message, new RegExp(`worker ${failed.failure.worker.pid} `), 'the failure is the worker the message names');
     assert.deepEqual((await m.command('state')).state, 'running');
     assert.deepEqual((await m.workers()).map((w) => w.pid).sort(), started.workers.map((w: any) => w.pid).sort());
     assert.equal((await get(port)).gen, 0);
@@ -116,6 +135,7 @@ describe('rolling reload', () => {
     await m.until('two reloads done', () => m.count('reload:done') === 2);
     await sleep(1500); // a third would have started by now
     assert.equal(m.count('reload:start'), 2);
+    assert.ok(m.events.filter((e) => e.ev === 'reload:start').every((e) => e.args![0].trigger === 'SIGHUP'), 'the follow-up keeps its trigger');
     const workers = await m.workers();
     assert.deepEqual(workers.map((w) => [w.slot, w.generation]), [[0, 2], [1, 2]]);
     assert.equal((await get(port)).gen, 2);

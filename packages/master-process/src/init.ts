@@ -1,6 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createMaster, warn, type Master, type MasterOptions, type MasterProcessError } from '@master-process/core';
+import { control, type ControlOptions } from '@master-process/plugin-control';
 import { monitor } from '@master-process/plugin-monitor';
 import { profilerSignal } from '@master-process/plugin-profiler-signal';
 import { unixSocket } from '@master-process/plugin-unix-socket';
@@ -8,8 +9,12 @@ import { versionGuard } from '@master-process/plugin-version-guard';
 
 const ownDir = dirname(fileURLToPath(import.meta.url));
 
-/** The plugins master-process 4.x had built in, each configured from its 4.x environment variables. */
-export function defaultPlugins(exec: string = process.argv[1] ?? process.cwd()) {
+/**
+ * The plugins master-process 4.x had built in, each configured from its 4.x environment variables, and the
+ * control socket for the `master-process` CLI. `exec`: the app's script (the version guard also watches the
+ * master-process its node_modules reaches); `options.control`: options of the control plugin.
+ */
+export function defaultPlugins(exec: string = process.argv[1] ?? process.cwd(), options: { control?: ControlOptions } = {}) {
   return [
     // 4.x quit when its own package changed on disk: guard the copy that runs (this file's package), seen
     // through the app's node_modules when its script reaches that same copy (a link pnpm re-points).
@@ -17,6 +22,7 @@ export function defaultPlugins(exec: string = process.argv[1] ?? process.cwd()) 
     unixSocket(),
     monitor(),
     profilerSignal(),
+    control(options.control),
   ];
 }
 

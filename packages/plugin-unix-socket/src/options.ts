@@ -1,5 +1,5 @@
 import { isAbsolute } from 'node:path';
-import { assertKnownKeys, invalidValue, resolveSetting, type ValueSource } from '@master-process/core';
+import { assertKnownKeys, invalidValue, MAX_SOCKET_PATH_BYTES, resolveSetting, type ValueSource } from '@master-process/core';
 
 export const PKG = '@master-process/plugin-unix-socket';
 
@@ -20,9 +20,6 @@ export interface ResolvedUnixSocketOptions {
 }
 
 export const DEFAULT_MODE = 0o664;
-
-// sun_path holds 108 bytes on Linux, 104 on macOS and the BSDs, the terminating NUL included.
-const MAX_PATH_BYTES = process.platform === 'linux' ? 107 : 103;
 
 const MODE_FORMS = 'permission bits from 0 to 0o777: a number such as 0o660, or an octal string such as "660", "0660" or "0o660"';
 
@@ -49,9 +46,9 @@ function parsePath(value: unknown, source: ValueSource): string | undefined {
 export function resolveUnixSocketOptions(options: UnixSocketOptions = {}, environment: NodeJS.ProcessEnv = process.env): ResolvedUnixSocketOptions {
   assertKnownKeys(options, new Set(['path', 'mode']), { pkg: PKG });
   const path = resolveSetting<string | undefined>({ option: 'path', value: options.path, env: 'PORT', default: undefined, parse: parsePath, environment });
-  if (path !== undefined && Buffer.byteLength(path) > MAX_PATH_BYTES) {
+  if (path !== undefined && Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
     const source: ValueSource = options.path !== undefined ? { option: 'path' } : { env: 'PORT' };
-    throw invalidValue(source, path, `a unix socket path of at most ${MAX_PATH_BYTES} bytes on this system (this one has ${Buffer.byteLength(path)}); use a shorter directory such as /run/<app>/`, PKG);
+    throw invalidValue(source, path, `a unix socket path of at most ${MAX_SOCKET_PATH_BYTES} bytes on this system (this one has ${Buffer.byteLength(path)}); use a shorter directory such as /run/<app>/`, PKG);
   }
   const mode = resolveSetting({ option: 'mode', value: options.mode, default: DEFAULT_MODE, parse: parseMode, environment });
   return { path, mode };

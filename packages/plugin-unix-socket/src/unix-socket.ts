@@ -1,8 +1,8 @@
 import type { Stats } from 'node:fs';
 import { chmod } from 'node:fs/promises';
-import { createLogger, definePlugin, packageCompatibility, type ListeningAddress, type Plugin, type WorkerInfo } from '@master-process/core';
+import { createLogger, definePlugin, lstatOrNull, packageCompatibility, removeSocketIfSame, type ListeningAddress, type Plugin, type WorkerInfo } from '@master-process/core';
 import { resolveUnixSocketOptions, type UnixSocketOptions } from './options.js';
-import { freeSocketPath, lstatOrNull, removeIfSame } from './stale-socket.js';
+import { freeSocketPath } from './stale-socket.js';
 
 const log = createLogger('unix-socket');
 
@@ -53,7 +53,7 @@ export function unixSocket(options: UnixSocketOptions = {}): Plugin {
       const failures: string[] = [];
       for (const [socket, bound] of sockets) {
         try {
-          if (await removeIfSame(socket, bound)) log('removed %s', socket);
+          if (await removeSocketIfSame(socket, bound)) log('removed %s', socket);
           else log('%s was already gone (or is no longer our socket): left as it is', socket);
         } catch (error) {
           failures.push(`${socket}: ${(error as Error).message}`);

@@ -1,21 +1,9 @@
-import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { fixtures, startMaster, type MasterHandle, type MasterSpec } from '@master-process/testkit';
 
-export const PACKAGE_DIR = new URL('..', import.meta.url).pathname;
+export { staleSocket } from '@master-process/testkit';
 
-/**
- * A stale socket, as a SIGKILLed master leaves it: a process binds `path` and is killed
- * before it can close (closing would unlink it).
- */
-export async function staleSocket(path: string): Promise<void> {
-  const child = spawn(process.execPath, [
-    '-e',
-    `require('net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`,
-  ]);
-  const [, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])));
-  if (signal !== 'SIGKILL') throw new Error(`the stale-socket maker ended with ${signal}, not SIGKILL`);
-}
+export const PACKAGE_DIR = new URL('..', import.meta.url).pathname;
 
 /** One GET over the socket; resolves with the fixture app's identity. */
 export function get(socketPath: string, path = '/'): Promise<{ status: number; body: string }> {

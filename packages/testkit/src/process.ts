@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -50,4 +51,17 @@ export function freePort(): Promise<number> {
 export function tempDir(prefix = 'mp-test-'): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/**
+ * A stale socket, as a SIGKILLed master leaves it: a process binds `path` and is killed
+ * before it can close (closing would unlink it).
+ */
+export async function staleSocket(path: string): Promise<void> {
+  const child = spawn(process.execPath, [
+    '-e',
+    `require('net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`,
+  ]);
+  const [, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])));
+  if (signal !== 'SIGKILL') throw new Error(`the stale-socket maker ended with ${signal}, not SIGKILL`);
 }

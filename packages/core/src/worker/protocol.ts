@@ -58,4 +58,6 @@ export const ENV = {
   AUTO_DRAIN: 'MASTER_PROCESS_AUTO_DRAIN',
   /** "1" when the watchdog is on. */
   WATCHDOG: 'MASTER_PROCESS_WATCHDOG',
+  /** "1" when stderr is a pipe to the master (captureStderr): the preload makes its writes blocking. */
+  STDERR_PIPED: 'MASTER_PROCESS_STDERR_PIPED',
 } as const;
