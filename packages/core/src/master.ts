@@ -336,10 +336,16 @@ class MasterImpl extends EventEmitter {
 
   private async fork(slot: number, generation: number, reason: ForkReason): Promise<WorkerRecord> {
     if (this.stopPromise) throw stoppingError('fork a worker');
-    const context: ForkContext = { slot, generation, reason, env: {} };
+    const context: ForkContext = { slot, generation, reason, env: {}, fds: [] };
     await this.host.run('beforeFork', [context], { bail: true });
     // A plugin may have stopped the master from beforeFork (the version guard does).
     if (this.stopPromise) throw stoppingError('fork a worker');
+    for (const [i, fd] of context.fds.entries()) {
+      if (!Number.isInteger(fd) || fd < 0) throw invalidValue({ option: `fork.fds[${i}]` }, fd, 'an open file descriptor of the master (an integer >= 0)');
+    }
+    // cluster takes stdio from its settings at fork time; 'ipc' must be in it. Without extra fds: Node's default.
+    cluster.setupPrimary({ stdio: context.fds.length ? [0, 1, 2, ...context.fds, 'ipc'] : undefined });
+    // An `undefined` value removes the variable: child_process leaves such keys out of the environment.
     const worker = cluster.fork({
       ...this.options.env,
       ...context.env,

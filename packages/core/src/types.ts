@@ -41,13 +41,22 @@ export interface WorkerExit {
   expected: boolean;
 }
 
-/** What `beforeFork` receives: the fork about to happen. Plugins may add to `env`. */
+/** What `beforeFork` receives: the fork about to happen. Plugins may add to `env` and `fds`. */
 export interface ForkContext {
   readonly slot: number;
   readonly generation: number;
   readonly reason: ForkReason;
-  /** Extra environment for this worker only; mutate to add variables. */
-  readonly env: Record<string, string>;
+  /**
+   * Extra environment for this worker only; mutate to add variables. A variable set to `undefined` is
+   * removed from the worker's environment, even one the master inherited (e.g. `NOTIFY_SOCKET`).
+   */
+  readonly env: Record<string, string | undefined>;
+  /**
+   * Descriptors of the master this worker inherits, in order, as its fd 3, 4, ... (push to add one:
+   * `const workerFd = 2 + fork.fds.push(fd)`). For sockets the workers must hold themselves, such as
+   * sockets a service manager passed to the master.
+   */
+  readonly fds: number[];
 }
 
 export interface StopInfo {
