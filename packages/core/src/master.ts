@@ -115,6 +115,16 @@ function describeFatal({ code, name, message: text }: FatalError): string {
 }
 
 
+/** The address of a worker's own `listening` report (see `reportListening()`), or undefined when malformed. */
+function reportedAddress(value: unknown): ListeningAddress | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const { address, port, addressType } = value as Record<string, unknown>;
+  if (address !== null && typeof address !== 'string') return undefined;
+  if (port !== undefined && (!Number.isInteger(port) || (port as number) < 0 || (port as number) > 65535)) return undefined;
+  if (typeof addressType !== 'number' && typeof addressType !== 'string') return undefined;
+  return { address, addressType, ...(port !== undefined ? { port: port as number } : {}) };
+}
+
 function preloadPath(): string {
   return createRequire(import.meta.url).resolve('@master-process/core/preload');
 }
@@ -397,6 +407,12 @@ class MasterImpl extends EventEmitter {
         return;
       }
       if (this.options.readyOn === 'message' && isControlMessage(payload, 'ready')) this.markReady(record);
+      if (isControlMessage(payload, 'listening')) {
+        // Bytes from a worker: take only a well-formed address.
+        const address = reportedAddress((payload as { address?: unknown }).address);
+        if (address) void this.onListening(record, address);
+        else log('PID/%d: ignored a malformed listening report: %o', record.pid, payload);
+      }
       this.emit('worker:message', record.view(), payload);
     });
     worker.on('disconnect', () => {

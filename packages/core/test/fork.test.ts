@@ -50,3 +50,25 @@ describe('what beforeFork may change in a worker', () => {
     assert.equal((await m.exited).code, 0);
   });
 });
+
+describe('a worker that listens on its own socket', () => {
+  // One worker: a second exclusive listen on the same port would fail with EADDRINUSE.
+  it('is ready once it reports listening: cluster does not report an exclusive listen', async () => {
+    const { m, port } = await master({ options: { workers: 1, crash: 'exit' } }, { APP_EXCLUSIVE: '1', APP_REPORT_LISTENING: '1' }, cleanups);
+    const started = await m.started();
+    assert.equal(started.workers[0].state, 'ready');
+    const listening = m.events.filter((e) => e.ev === 'worker:listening');
+    assert.equal(listening.length, 1);
+    assert.equal(listening[0]!.args![1].port, port);
+    assert.ok([4, 6].includes(listening[0]!.args![1].addressType));
+    assert.equal((await get(port)).pid, started.workers[0].pid);
+  });
+
+  it('without the report it is never ready (the reason the report exists)', async () => {
+    const { m } = await master({ options: { workers: 1, readyTimeout: 1500, crash: { maxCrashes: 1 } } }, { APP_EXCLUSIVE: '1' }, cleanups);
+    await assert.rejects(m.started());
+    assert.ok(m.appLines.some((l) => l.app === 'listening'), 'the app did listen');
+    assert.equal(m.count('worker:listening'), 0);
+    assert.equal(m.events.find((e) => e.ev === 'worker:retire')?.args![1], 'not ready');
+  });
+});

@@ -1,7 +1,10 @@
 // The worker side of master-process: what an app may call from inside a worker.
 import cluster from 'node:cluster';
+import type { Server } from 'node:net';
 import { closeAll } from './drain.js';
-import { ENV, MESSAGE_KEY } from './protocol.js';
+import { ENV, MESSAGE_KEY, type ControlMessage } from './protocol.js';
+
+type ListeningReport = Extract<ControlMessage, { address: unknown }>['address'];
 
 export { drain, type DrainOptions } from './drain.js';
 export { handleProfilerSignal, type ProfilerSignalOptions } from './profiler.js';
@@ -20,6 +23,23 @@ export const reloadIndex: number = Number(process.env.RELOAD_INDEX ?? 0);
 export function ready(): boolean {
   if (!isWorker || !process.connected || !process.send) return false;
   process.send({ [MESSAGE_KEY]: 'ready' });
+  return true;
+}
+
+/**
+ * Tell the master that `server` listens. Needed only for a server listening on a descriptor of the
+ * worker's own (an exclusive listen, or a socket the worker inherited): cluster's `listening`, which the
+ * master waits for, reports only the listens the primary brokered. `path` names a unix socket whose
+ * path Node cannot tell (a server on an inherited descriptor). Returns false outside a master or when
+ * the server's address is unknown.
+ */
+export function reportListening(server: Server, path?: string): boolean {
+  const bound = server.address() ?? path ?? null;
+  if (!isWorker || !process.connected || !process.send || bound === null) return false;
+  const address: ListeningReport = typeof bound === 'string'
+    ? { address: bound, addressType: -1 }
+    : { address: bound.address, port: bound.port, addressType: String(bound.family).endsWith('6') ? 6 : 4 };
+  process.send({ [MESSAGE_KEY]: 'listening', address });
   return true;
 }
 

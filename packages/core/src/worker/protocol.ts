@@ -9,7 +9,11 @@ export interface FatalError {
   message: string;
 }
 
-export type ControlMessage = { [MESSAGE_KEY]: 'ready' } | { [MESSAGE_KEY]: 'fatal'; error: FatalError };
+export type ControlMessage =
+  | { [MESSAGE_KEY]: 'ready' }
+  | { [MESSAGE_KEY]: 'fatal'; error: FatalError }
+  /** A server listening on a descriptor of the worker's own, which cluster's `listening` does not report. */
+  | { [MESSAGE_KEY]: 'listening'; address: { address: string | null; port?: number; addressType: number | string } };
 
 export function isControlMessage(message: unknown, kind: ControlMessage[typeof MESSAGE_KEY]): boolean {
   return typeof message === 'object' && message !== null && (message as Record<string, unknown>)[MESSAGE_KEY] === kind;
