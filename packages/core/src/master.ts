@@ -143,6 +143,8 @@ class MasterImpl extends EventEmitter {
   private followUp?: Deferred<ReloadResult>;
   private stopPromise?: Promise<void>;
   private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
+  /** Ends the shutdown delay early, while it runs. */
+  private endDelay?: () => void;
   private readonly killOnExit = () => {
     for (const record of this.records) record.signal('SIGKILL');
   };
@@ -637,19 +639,24 @@ class MasterImpl extends EventEmitter {
   stop(code = 0, reason = 'stop'): Promise<void> {
     if (this.stopPromise) return this.stopPromise;
     if (!Number.isInteger(code) || code < 0 || code > 255) return Promise.reject(invalidValue({ option: 'stop(code)' }, code, 'an integer exit code from 0 to 255'));
-    this.stopPromise = this.runStop({ code, reason });
+    return this.beginStop({ code, reason });
+  }
+
+  private beginStop(info: StopInfo): Promise<void> {
+    this.stopPromise ??= this.runStop(info);
     return this.stopPromise;
   }
 
   private async runStop(info: StopInfo): Promise<void> {
     this.currentState = 'stopping';
-    log('stopping (%s, exit code %d): retiring %d worker(s)', info.reason, info.code, this.records.size);
+    log('stopping (%s, exit code %d): %s%d worker(s)', info.reason, info.code, info.delay ? `serving ${info.delay} ms more, then retiring ` : 'retiring ', this.records.size);
     this.emit('master:stopping', info);
     for (const slot of this.slots) if (slot.restartTimer) clearTimeout(slot.restartTimer);
     // Once the workers are gone, only unref'd timers bound the onExit hooks: a hook that never resolves
     // would let the process end early (exit code 0, no master:stopped). Stopping is work: hold the loop.
     const hold = setInterval(() => {}, 1 << 30);
     try {
+      if (info.delay) await this.serveOn(info.delay);
       await Promise.all([...this.records].map((record) => this.retire(record, info.reason)));
       await this.host.run('onExit', [info]);
     } finally {
@@ -662,6 +669,21 @@ class MasterImpl extends EventEmitter {
     log('stopped (exit code %d)', info.code);
     this.emit('master:stopped', info);
     if (this.options.exitProcess) process.exit(info.code);
+  }
+
+  /** The shutdown delay: the workers keep serving `ms` more; a second stop signal ends it early. */
+  private serveOn(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.endDelay = undefined;
+        log('shutdown delay over: draining');
+        resolve();
+      };
+      // Not unref'd: the drain after it is the master's next piece of work.
+      const timer = setTimeout(done, ms);
+      this.endDelay = done;
+    });
   }
 
   private installSignals(): void {
@@ -683,10 +705,17 @@ class MasterImpl extends EventEmitter {
       listen(signal, () => {
         notify(signal);
         if (!this.stopPromise) {
-          void this.stop(0, signal);
+          // Only SIGTERM (Kubernetes, systemd, docker stop) waits out the shutdown delay; Ctrl-C does not.
+          const delay = signal === 'SIGTERM' ? this.options.shutdownDelay : 0;
+          void this.beginStop({ code: 0, reason: signal, ...(delay ? { delay } : {}) });
           return;
         }
-        // A second stop signal: the operator is out of patience.
+        if (this.endDelay) {
+          warn(`${signal} during the shutdown delay: draining now.`);
+          this.endDelay();
+          return;
+        }
+        // A second stop signal (during the drain): the operator is out of patience.
         warn(`${signal} during stop: killing the remaining workers now.`);
         for (const record of this.records) record.signal('SIGKILL');
       });

@@ -64,6 +64,8 @@ export interface StopInfo {
   code: number;
   /** A short why: `SIGTERM`, `crash loop`, `version changed`... */
   reason: string;
+  /** ms the workers keep serving before the drain starts (`shutdownDelay`, on SIGTERM); absent for 0. */
+  delay?: number;
 }
 
 export interface ReloadResult {
@@ -148,6 +150,12 @@ export interface MasterOptions {
   killTimeout?: number | string;
   /** A new worker not ready within this is killed and the fork fails (default 30s). */
   readyTimeout?: number | string;
+  /**
+   * On SIGTERM, the workers keep accepting and serving this long before the drain starts (env
+   * `SHUTDOWN_DELAY`, default 0). Kubernetes (kube-proxy, ingresses) and load balancers still send new
+   * connections for a few seconds after they sent SIGTERM. A second SIGTERM/SIGINT ends the delay.
+   */
+  shutdownDelay?: number | string;
   /** When a worker counts as ready: its first `listening` (default), or an explicit `ready()` from `@master-process/core/worker`. */
   readyOn?: 'listening' | 'message';
   /** Crash policy; `'exit'`: any worker crash stops the master with exit code 1 (the seed behaviour). */
@@ -178,6 +186,7 @@ export interface ResolvedOptions {
   workers: number;
   killTimeout: number;
   readyTimeout: number;
+  shutdownDelay: number;
   readyOn: 'listening' | 'message';
   crash: { mode: 'restart' | 'exit'; throttle: number; backoff: 'exponential' | 'constant'; maxDelay: number; maxCrashes: number; window: number };
   reload: { concurrency: number; probation: number };
