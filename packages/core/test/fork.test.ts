@@ -64,6 +64,17 @@ describe('a worker that listens on its own socket', () => {
     assert.equal((await get(port)).pid, started.workers[0].pid);
   });
 
+  it('on retirement its server is drained before the worker disconnects, as cluster does for its own', async () => {
+    // An app that does not handle SIGTERM: the drain on disconnect is all that saves a request in flight.
+    const { m, port } = await master({ options: { workers: 1, killTimeout: 20_000 } }, { APP_EXCLUSIVE: '1', APP_REPORT_LISTENING: '1', APP_STOP_SIGNALS: ',' }, cleanups);
+    await m.started();
+    const inFlight = get(port, '/slow?ms=1500');
+    await m.until('the request to reach the worker', () => m.appLines.some((l) => l.app === 'slow'));
+    m.signal('SIGTERM');
+    assert.equal(typeof (await inFlight).pid, 'number', 'the request in flight was answered');
+    assert.deepEqual(await m.exited, { code: 0, signal: null });
+  });
+
   it('without the report it is never ready (the reason the report exists)', async () => {
     const { m } = await master({ options: { workers: 1, readyTimeout: 1500, crash: { maxCrashes: 1 } } }, { APP_EXCLUSIVE: '1' }, cleanups);
     await assert.rejects(m.started());
