@@ -17,6 +17,10 @@ export const ErrorCode = {
   CRASH_LOOP: 'MP_ERR_CRASH_LOOP',
   START_FAILED: 'MP_ERR_START_FAILED',
   INVALID_SLOT: 'MP_ERR_INVALID_SLOT',
+  PLUGIN_WORKER: 'MP_ERR_PLUGIN_WORKER',
+  NO_HANDLER: 'MP_ERR_NO_HANDLER',
+  REQUEST_TIMEOUT: 'MP_ERR_REQUEST_TIMEOUT',
+  REQUEST_FAILED: 'MP_ERR_REQUEST_FAILED',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

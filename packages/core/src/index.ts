@@ -9,6 +9,6 @@ export { resolveOptions } from './options.js';
 export { HOOK_NAMES } from './types.js';
 export type {
   Awaitable, CrashOptions, EventArgs, ForkContext, ForkReason, HookName, ListeningAddress, Master, MasterEventName,
-  MasterEvents, MasterOptions, MasterState, Plugin, ReloadOptions, ReloadResult, ResolvedOptions, StopInfo,
-  WorkerExit, WorkerInfo, WorkerState,
+  MasterEvents, MasterOptions, MasterState, Plugin, ReloadOptions, ReloadResult, RequestOptions, ResolvedOptions, StopInfo,
+  WorkerExit, WorkerHalf, WorkerInfo, WorkerReply, WorkerState,
 } from './types.js';

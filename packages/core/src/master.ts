@@ -1,14 +1,17 @@
 import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
+import { PluginChannel } from './channel.js';
 import { ErrorCode, MasterProcessError, invalidValue } from './errors.js';
 import { createLogger, warn } from './log.js';
 import { resolveOptions } from './options.js';
 import { PluginHost, validatePlugins } from './plugins.js';
 import type {
-  ForkContext, ForkReason, ListeningAddress, Master, MasterOptions, MasterState, ReloadResult, ResolvedOptions,
-  StopInfo, WorkerExit, WorkerInfo, WorkerState,
+  ForkContext, ForkReason, ListeningAddress, Master, MasterOptions, MasterState, ReloadResult, RequestOptions, ResolvedOptions,
+  StopInfo, WorkerExit, WorkerInfo, WorkerReply, WorkerState,
 } from './types.js';
+import { resolveWorkerHalves } from './worker-halves.js';
+import { PLUGINS_ENV, type WorkerHalfSpec } from './worker/plugin-channel.js';
 import { ENV, isControlMessage, type FatalError } from './worker/protocol.js';
 
 const log = createLogger('core');
@@ -132,6 +135,9 @@ function preloadPath(): string {
 class MasterImpl extends EventEmitter {
   readonly options: ResolvedOptions;
   private readonly host: PluginHost;
+  /** Plugins' worker halves, loaded by the preload in every worker; and their request channel. */
+  private readonly halves: WorkerHalfSpec[];
+  private readonly channel: PluginChannel;
   private readonly slots: Slot[];
   private readonly records = new Set<WorkerRecord>();
   private currentState: MasterState = 'idle';
@@ -148,6 +154,11 @@ class MasterImpl extends EventEmitter {
   private readonly killOnExit = () => {
     for (const record of this.records) record.signal('SIGKILL');
   };
+  private readonly reportPluginError = (error: MasterProcessError) => {
+    log('plugin error: %s', error.message);
+    warn(error.message);
+    this.emit('plugin:error', error);
+  };
 
   constructor(options: MasterOptions) {
     super();
@@ -160,10 +171,12 @@ class MasterImpl extends EventEmitter {
       );
     }
     this.options = resolveOptions(options);
-    this.host = new PluginHost(validatePlugins(options.plugins), this.options.hookTimeout, (error) => {
-      log('plugin error: %s', error.message);
-      warn(error.message);
-      this.emit('plugin:error', error);
+    this.host = new PluginHost(validatePlugins(options.plugins), this.options.hookTimeout, this.reportPluginError);
+    this.halves = resolveWorkerHalves(this.host.plugins);
+    this.channel = new PluginChannel(new Set(this.halves.map((h) => h.name)), (peer, error) => {
+      // A worker half that failed in a worker fails that fork (the worker exits 1 before the app runs).
+      this.reportPluginError(error);
+      (peer as WorkerRecord).ready.reject(error);
     });
     this.slots = Array.from({ length: this.options.workers }, (_, index) => ({ index, lock: Promise.resolve(), crashes: [], failedStarts: 0 }));
     this.setMaxListeners(50);
@@ -194,6 +207,15 @@ class MasterImpl extends EventEmitter {
     if (!record || !record.worker.isConnected()) return false;
     record.worker.send(payload as object);
     return true;
+  }
+
+  request<T>(pid: number, plugin: string, type: string, payload?: unknown, options?: RequestOptions): Promise<T> {
+    return this.channel.request<T>([...this.records].find((r) => r.pid === pid), pid, plugin, type, payload, options);
+  }
+
+  gather<T>(plugin: string, type: string, payload?: unknown, options?: RequestOptions): Promise<WorkerReply<T>[]> {
+    const serving = [...this.records].filter((r) => r.state === 'ready').sort((a, b) => a.slot - b.slot || a.generation - b.generation);
+    return this.channel.gather<T>(serving, plugin, type, payload, options);
   }
 
   start(): Promise<void> {
@@ -368,6 +390,7 @@ class MasterImpl extends EventEmitter {
       [ENV.KILL_TIMEOUT]: String(this.options.killTimeout),
       [ENV.AUTO_DRAIN]: this.options.drain ? '1' : '0',
       [ENV.WATCHDOG]: this.options.watchdog ? '1' : '0',
+      ...(this.halves.length > 0 ? { [PLUGINS_ENV]: JSON.stringify(this.halves) } : {}),
     });
     const record = new WorkerRecord(worker, slot, generation, reason);
     this.records.add(record);
@@ -399,6 +422,7 @@ class MasterImpl extends EventEmitter {
 
   private wire(record: WorkerRecord): void {
     const { worker } = record;
+    this.channel.attach(record);
     worker.on('online', () => {
       if (record.state === 'forked') record.state = 'online';
     });

@@ -1,7 +1,8 @@
+import { isAbsolute } from 'node:path';
 import { ErrorCode, MasterProcessError, show } from './errors.js';
 import { HOOK_NAMES, type HookName, type Plugin } from './types.js';
 
-const OWN_KEYS = new Set<string>(['name', 'signals', 'api', ...HOOK_NAMES]);
+const OWN_KEYS = new Set<string>(['name', 'signals', 'api', 'worker', ...HOOK_NAMES]);
 const CORE_SIGNALS = new Set<string>(['SIGHUP', 'SIGTERM', 'SIGINT']);
 // Node cannot listen for these (SIGKILL/SIGSTOP) or must not (SIGCHLD drives child reaping's semantics).
 const FORBIDDEN_SIGNALS = new Set<string>(['SIGKILL', 'SIGSTOP']);
@@ -25,6 +26,26 @@ function distance(a: string, b: string): number {
 
 function invalidPlugin(index: number, what: string): MasterProcessError {
   return new MasterProcessError(ErrorCode.INVALID_PLUGIN, `@master-process/core: invalid option \`plugins\`[${index}]: ${what}`);
+}
+
+function validateWorkerHalf(index: number, name: string, worker: unknown): void {
+  const accepted = 'an absolute module path, or { module: <absolute path>, options?: <JSON> }; e.g. fileURLToPath(new URL("./worker.js", import.meta.url))';
+  const spec = typeof worker === 'string' ? { module: worker } : (worker as Record<string, unknown> | null);
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec) || Object.keys(spec).some((k) => k !== 'module' && k !== 'options')) {
+    throw invalidPlugin(index, `plugin "${name}": \`worker\` must be ${accepted}; got ${show(worker)}.`);
+  }
+  if (typeof spec.module !== 'string' || !isAbsolute(spec.module)) {
+    throw invalidPlugin(index, `plugin "${name}": \`worker\` module must be an absolute path (workers resolve nothing relative to the plugin); got ${show(spec.module)}. Accepted: ${accepted}.`);
+  }
+  if (spec.options !== undefined) {
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(spec.options);
+    } catch {
+      /* a cycle or a BigInt */
+    }
+    if (json === undefined) throw invalidPlugin(index, `plugin "${name}": \`worker.options\` must be JSON (it travels to each worker in an environment variable); got ${show(spec.options)}.`);
+  }
 }
 
 export function validatePlugins(plugins: unknown): Plugin[] {
@@ -55,7 +76,7 @@ export function validatePlugins(plugins: unknown): Plugin[] {
       const hint = distance(key, best) <= 3 ? ` Did you mean \`${best}\`?` : '';
       throw new MasterProcessError(
         ErrorCode.UNKNOWN_HOOK,
-        `@master-process/core: plugin "${name}" has an unknown key \`${key}\`.${hint} Accepted: name, signals, api, ${HOOK_NAMES.join(', ')}.`,
+        `@master-process/core: plugin "${name}" has an unknown key \`${key}\`.${hint} Accepted: name, signals, api, worker, ${HOOK_NAMES.join(', ')}.`,
       );
     }
     for (const hook of HOOK_NAMES) {
@@ -63,6 +84,7 @@ export function validatePlugins(plugins: unknown): Plugin[] {
         throw invalidPlugin(index, `plugin "${name}": hook \`${hook}\` must be a function; got ${show(p[hook])}.`);
       }
     }
+    if (p.worker !== undefined) validateWorkerHalf(index, name, p.worker);
     if (p.signals !== undefined) {
       if (!Array.isArray(p.signals)) throw invalidPlugin(index, `plugin "${name}": \`signals\` must be an array of signal names such as ["SIGUSR2"]; got ${show(p.signals)}.`);
       for (const signal of p.signals) {

@@ -94,6 +94,14 @@ export interface Plugin<Api = unknown> {
   signals?: readonly NodeJS.Signals[];
   /** Offered to other plugins through `master.plugin(name)`, so they need not import each other. */
   api?: Api;
+  /**
+   * Code to run in every worker, before the app: the absolute path of a module whose default export
+   * (or `module.exports`) is a `WorkerPluginSetup` (see `@master-process/core/worker`), or
+   * `{ module, options }` to pass it JSON options. Loaded once in the master at `createMaster` to check it
+   * (so keep its top level free of side effects: do the work in the function). Its handlers answer
+   * `master.request()` / `master.gather()` for this plugin's name.
+   */
+  worker?: WorkerHalf;
   /** Once, in `start()`, before the first fork. Keep the `master` to use its API later. */
   setup?(master: Master): Awaitable<void>;
   /** Before every fork (start, reload, crash, replace). Throw to refuse the fork. */
@@ -107,6 +115,17 @@ export interface Plugin<Api = unknown> {
   /** The master is stopping: every worker has exited. Clean up files, timers, watchers. */
   onExit?(info: StopInfo): Awaitable<void>;
 }
+
+/** A plugin's worker half: a module path, or a module path with JSON options. */
+export type WorkerHalf = string | { module: string; options?: unknown };
+
+export interface RequestOptions {
+  /** How long to wait for the worker's answer (ms or `"5s"`; default 5 s). */
+  timeout?: number | string;
+}
+
+/** One worker's answer to `gather()`: its value, or the reason it has none (`MP_ERR_*` code on `error`). */
+export type WorkerReply<T = unknown> = { worker: WorkerInfo; ok: true; value: T } | { worker: WorkerInfo; ok: false; error: MasterProcessError };
 
 /** Hook names, for validating plugin objects. */
 export const HOOK_NAMES = ['setup', 'beforeFork', 'onListening', 'onWorkerExit', 'onSignal', 'onExit'] as const;
@@ -253,6 +272,15 @@ export interface Master {
   stop(code?: number, reason?: string): Promise<void>;
   /** Send a message to a worker (by pid), if it is still connected. Returns false otherwise. */
   send(pid: number, message: unknown): boolean;
+  /**
+   * Ask one worker's half of `plugin` to answer `type` (its `context.handle(type, fn)`), over the IPC
+   * channel, apart from the app's own messages. Rejects at once when the worker has no handler
+   * (`MP_ERR_NO_HANDLER`) or disconnects/exits before answering (`MP_ERR_WORKER_EXIT`); with
+   * `MP_ERR_REQUEST_TIMEOUT` after `timeout`; with `MP_ERR_REQUEST_FAILED` when the handler threw.
+   */
+  request<T = unknown>(pid: number, plugin: string, type: string, payload?: unknown, options?: RequestOptions): Promise<T>;
+  /** `request()` to every serving worker (state `ready`) at once; never rejects for a worker's failure: each gets its own reply. */
+  gather<T = unknown>(plugin: string, type: string, payload?: unknown, options?: RequestOptions): Promise<WorkerReply<T>[]>;
   /** Another plugin's `api`, by plugin name ("direct plugin communication"). */
   plugin<Api = unknown>(name: string): Api | undefined;
   on<E extends string>(event: E, listener: (...args: EventArgs<E>) => void): this;

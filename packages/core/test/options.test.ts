@@ -119,3 +119,17 @@ describe('bad input is a clear error at createMaster', () => {
     rejects(() => createMaster({ exec: 'a.js', plugins: [{ name: 'p', signals: ['SIGKILL'] }] }), 'MP_ERR_INVALID_PLUGIN', 'SIGKILL');
   });
 });
+
+describe('plugin worker halves are checked at createMaster', () => {
+  const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).pathname;
+  const withWorker = (worker: unknown) => () => createMaster({ exec: 'a.js', plugins: [{ name: 'half', worker } as never] });
+
+  it('a relative path, a missing file, a module that exports no function, options that are not JSON', () => {
+    rejects(withWorker('./worker.js'), 'MP_ERR_INVALID_PLUGIN', 'plugin "half"', 'must be an absolute path', '"./worker.js"');
+    rejects(withWorker({ module: fixture('echo-worker.cjs'), extra: 1 }), 'MP_ERR_INVALID_PLUGIN', '`worker` must be');
+    rejects(withWorker({ module: fixture('echo-worker.cjs'), options: { n: 1n } }), 'MP_ERR_INVALID_PLUGIN', '`worker.options` must be JSON');
+    rejects(withWorker(fixture('nothing-here.cjs')), 'MP_ERR_PLUGIN_WORKER', 'Plugin "half"', 'nothing-here.cjs is not a file');
+    rejects(withWorker(fixture('object-worker.cjs')), 'MP_ERR_PLUGIN_WORKER', 'object-worker.cjs has no function as its default export (it exports an object with keys: setup)');
+    assert.doesNotThrow(withWorker({ module: fixture('echo-worker.cjs'), options: { n: 1 } }));
+  });
+});

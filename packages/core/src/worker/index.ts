@@ -8,6 +8,7 @@ type ListeningReport = Extract<ControlMessage, { address: unknown }>['address'];
 
 export { drain, type DrainOptions } from './drain.js';
 export { handleProfilerSignal, type ProfilerSignalOptions } from './profiler.js';
+export type { WorkerPluginContext, WorkerPluginSetup } from './plugins.js';
 
 /** True inside a worker forked by a master-process master. */
 export const isWorker: boolean = cluster.isWorker && process.env[ENV.WORKER] === '1';
