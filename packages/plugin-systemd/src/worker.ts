@@ -79,8 +79,22 @@ function asPrimary<T>(fn: () => T): T {
   }
 }
 
+/**
+ * When the master dies (SIGKILL, OOM), cluster ends the worker at once on the channel's close. Stop
+ * accepting first: connections not yet accepted then wait in the backlog for the next master instead of
+ * being reset with the worker. Runs before cluster's own listener.
+ */
+function stopAcceptingIfOrphaned(servers: ReadonlySet<net.Server>): void {
+  process.prependOnceListener('disconnect', () => {
+    if (cluster.worker?.exitedAfterDisconnect) return; // a retirement: the drain takes care of it
+    for (const server of servers) server.close();
+  });
+}
+
 export function serveInherited(sockets: readonly WorkerSocket[]): void {
   const used = new Set<number>();
+  const servers = new Set<net.Server>();
+  stopAcceptingIfOrphaned(servers);
   const backlog = somaxconn();
   const proto = net.Server.prototype;
   const listen = proto.listen as (this: net.Server, ...args: ListenArgs) => net.Server;
@@ -89,6 +103,7 @@ export function serveInherited(sockets: readonly WorkerSocket[]): void {
     const socket = asked && pick(sockets, asked, used);
     if (!socket) return listen.apply(this, args);
     used.add(socket.fd);
+    servers.add(this);
     const callback = typeof args[args.length - 1] === 'function' ? args[args.length - 1] : undefined;
     // listen() on a listening socket sets its backlog anew: keep systemd's (the kernel's cap) unless the app asked.
     const rest = [asked.backlog ?? backlog, ...(callback ? [callback] : [])];

@@ -1,22 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import { accessSync, constants } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { fixtures, startMaster, waitUntil, type MasterHandle, type MasterSpec } from '@master-process/testkit';
+import { fixtures, PYTHON, startMaster, waitUntil, type MasterHandle, type MasterSpec } from '@master-process/testkit';
 
 export const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
 export const RECEIVER = fileURLToPath(new URL('./fixtures/notify-receiver.py', import.meta.url));
-
-/** python3 for the test receivers; /usr/bin/python3 first (a version manager's shim is slow to start). */
-export const PYTHON = ['/usr/bin/python3', '/usr/local/bin/python3'].find((p) => {
-  try {
-    accessSync(p, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}) ?? 'python3';
 
 export interface Datagram {
   pid: number | null;
