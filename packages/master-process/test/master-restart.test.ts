@@ -36,7 +36,7 @@ test('5 master restarts on an activated socket under load: 0 refused; 0 failed b
   const version = (v: string) => writeFileSync(manifest, JSON.stringify({ name: 'fake-guarded', version: v }));
   version('1.0.0');
   const port = await freePort();
-  const handle = startActivatedMaster(
+  const handle = await startActivatedMaster(
     {
       options: { exec: fixtures.app, workers: 2, killTimeout: '3s' },
       plugins: [

@@ -110,6 +110,17 @@ describe('sd_notify', () => {
     assert.deepEqual(r.notifications.map((m) => m.fields), [['STATUS=starting 1 worker(s)']]);
   });
 
+  it('a worker crash and its replacement are told in STATUS lines', async () => {
+    const r = await listen();
+    const port = await freePort();
+    master = startSystemdMaster({ options: { workers: 2 }, env: { NOTIFY_SOCKET: r.address, PORT: String(port) } });
+    await master.started();
+    await get(port, '/crash').catch(() => {});
+    const got = await r.until('the crash and the recovery', (m) => m.length >= 4);
+    assert.match(got[2]!.fields[0]!, /^STATUS=worker \d+ \(slot [01]\) exited unexpectedly \(code 1\); generation 0: 1 of 2 worker\(s\) serving$/);
+    assert.deepEqual(got[3]!.fields, ['STATUS=generation 0: 2 of 2 worker(s) serving']);
+  });
+
   it('an abstract NOTIFY_SOCKET (@name) is reached through systemd-notify', async () => {
     const r = await listen(`@mp-test-${process.pid}-${++n}`);
     master = startSystemdMaster({ options: { workers: 1 }, env: { NOTIFY_SOCKET: r.address, PORT: String(await freePort()), DEBUG: 'master-process:systemd' } });

@@ -29,6 +29,8 @@ export interface ActivatedOptions {
   listen: string;
   /** LISTEN_FDNAMES (default `web`). */
   name?: string;
+  /** A datagram socket instead (the holder starts at the first datagram). */
+  datagram?: boolean;
   /** The masters' environment (systemd-socket-activate passes nothing else on). */
   env?: Record<string, string>;
   verbose?: boolean;
@@ -38,9 +40,9 @@ export interface ActivatedOptions {
  * The fixture master as systemd would run it with a .socket unit and Restart=always: systemd-socket-activate
  * binds the socket and starts fixtures/socket-holder.py, which keeps it open and restarts the master each time
  * it exits. The handle sees the events of every master in turn; `holder-start` app lines give each one's pid.
- * Nothing starts until the first connection (systemd-socket-activate waits for one).
+ * Resolves once the socket is bound; nothing starts until the first connection (systemd-socket-activate waits for one).
  */
-export function startActivatedMaster(spec: MasterSpec, options: ActivatedOptions): MasterHandle {
+export async function startActivatedMaster(spec: MasterSpec, options: ActivatedOptions): Promise<MasterHandle> {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     ...(process.env.HOME ? { HOME: process.env.HOME } : {}),
@@ -49,8 +51,15 @@ export function startActivatedMaster(spec: MasterSpec, options: ActivatedOptions
   };
   const child = spawn(
     'systemd-socket-activate',
-    ['-l', options.listen, `--fdname=${options.name ?? 'web'}`, ...Object.entries(env).flatMap(([k, v]) => ['-E', `${k}=${v}`]), PYTHON, socketHolder, process.execPath, fixtures.master],
+    ['-l', options.listen, ...(options.datagram ? ['--datagram'] : []), `--fdname=${options.name ?? 'web'}`, ...Object.entries(env).flatMap(([k, v]) => ['-E', `${k}=${v}`]), PYTHON, socketHolder, process.execPath, fixtures.master],
     { cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] },
   );
-  return new MasterHandle(child, options.verbose ?? process.env.MP_TEST_VERBOSE === '1');
+  const handle = new MasterHandle(child, options.verbose ?? process.env.MP_TEST_VERBOSE === '1');
+  try {
+    await handle.until(`systemd-socket-activate to listen on ${options.listen}`, () => handle.output.some((line) => line.startsWith('Listening on ')), 30_000);
+  } catch (error) {
+    await handle.cleanup();
+    throw error;
+  }
+  return handle;
 }
