@@ -1,7 +1,8 @@
 // Even a restart of the master refuses no connection when systemd holds the listening socket: a .socket
 // unit with Restart=always, stood in for by systemd-socket-activate and testkit's socket holder, under load.
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
@@ -96,6 +97,30 @@ test('5 master restarts on an activated socket under load: 0 refused; 0 failed b
   } finally {
     for (const load of loads) load.stop();
     await Promise.all(loads.map((l) => l.done));
+    await handle.cleanup();
+    dir.remove();
+  }
+});
+
+test('init() under a .socket unit with PORT=/path.sock (the 4.x convention): served on systemd\'s socket, which is left in place', { skip: unavailable }, async () => {
+  const dir = tempDir('mp-init-sa-');
+  const path = join(dir.path, 'app.sock');
+  const script = join(import.meta.dirname, 'fixtures', 'init-app.cjs');
+  const handle = await startActivatedMaster({}, { cwd, script, listen: path, env: { PORT: path, WORKERS: '2', DEBUG: 'master-process:systemd,master-process:core' } });
+  try {
+    const ask = () => new Promise<any>((resolve, reject) => {
+      http.get({ socketPath: path, path: '/', agent: false }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c)).on('end', () => resolve(JSON.parse(body)));
+      }).on('error', reject);
+    });
+    assert.equal(typeof (await ask()).pid, 'number');
+    await handle.until('the master to run', () => handle.output.some((l) => /master \d+ running/.test(l)));
+    assert.ok(handle.output.some((l) => l.includes(`fd 3 ("web"): unix stream socket ${path}, served by every worker`)), handle.tail());
+    handle.signal('SIGTERM');
+    await handle.exited;
+    assert.ok(statSync(path).isSocket(), 'the unix socket plugin stepped aside: the socket is systemd\'s');
+  } finally {
     await handle.cleanup();
     dir.remove();
   }

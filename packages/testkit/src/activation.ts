@@ -31,6 +31,8 @@ export interface ActivatedOptions {
   name?: string;
   /** A datagram socket instead (the holder starts at the first datagram). */
   datagram?: boolean;
+  /** A master script of your own instead of the fixture master (e.g. an umbrella `init()` script). */
+  script?: string;
   /** The masters' environment (systemd-socket-activate passes nothing else on). */
   env?: Record<string, string>;
   verbose?: boolean;
@@ -51,7 +53,7 @@ export async function startActivatedMaster(spec: MasterSpec, options: ActivatedO
   };
   const child = spawn(
     'systemd-socket-activate',
-    ['-l', options.listen, ...(options.datagram ? ['--datagram'] : []), `--fdname=${options.name ?? 'web'}`, ...Object.entries(env).flatMap(([k, v]) => ['-E', `${k}=${v}`]), PYTHON, socketHolder, process.execPath, fixtures.master],
+    ['-l', options.listen, ...(options.datagram ? ['--datagram'] : []), `--fdname=${options.name ?? 'web'}`, ...Object.entries(env).flatMap(([k, v]) => ['-E', `${k}=${v}`]), PYTHON, socketHolder, process.execPath, options.script ?? fixtures.master],
     { cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] },
   );
   const handle = new MasterHandle(child, options.verbose ?? process.env.MP_TEST_VERBOSE === '1');
