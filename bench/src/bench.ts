@@ -8,9 +8,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchDir, monitorEntry, type ManagerOptions } from './managers.js';
 import { markdown, runRow, type Machine, type SteadyResult } from './report.js';
+import { restartSection, runRestarts, type RestartResult } from './restart.js';
 import { run, type RunOptions, type RunResult } from './run.js';
 
-const SCENARIOS = ['keep-alive', 'no-keep-alive', 'slow', 'concurrency-1', 'failing-boot', 'steady'] as const;
+const SCENARIOS = ['keep-alive', 'no-keep-alive', 'slow', 'concurrency-1', 'failing-boot', 'master-restart', 'steady'] as const;
 const MANAGERS = ['master-process', 'master-process-helper', 'pm2', 'naive'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 type ManagerId = (typeof MANAGERS)[number];
@@ -148,6 +149,7 @@ function plan(s: Settings): RunOptions[] {
         // what is left serving once PM2's listen_timeout (3 s per worker) has run out.
         add(scenario, all.filter((id) => id !== 'master-process-helper'), {}, { reloads: 1, failingBoot: true, durationMs: Math.max(s.durationMs, s.quick ? 12_000 : 20_000) });
         break;
+      case 'master-restart':
       case 'steady':
         break;
     }
@@ -203,6 +205,23 @@ async function main(): Promise<void> {
       process.stderr.write(`bench: run failed: ${text}\n`);
     }
   }
+  // Master restarts: master-process only (PM2 and the naive cluster have nothing like socket activation).
+  const restarts: RestartResult[] = [];
+  if (s.scenarios.includes('master-restart') && s.managers.includes('master-process')) {
+    for (const setup of ['bound', 'activated'] as const) {
+      process.stderr.write(`bench: master-restart / ${setup} ...\n`);
+      try {
+        const r = await runRestarts({ setup, workers: s.workers, connections: s.connections, verbose: s.verbose });
+        restarts.push(r);
+        jsonl.push(JSON.stringify(r));
+        process.stdout.write(`${JSON.stringify(r)}\n`);
+      } catch (error) {
+        const text = `master-restart / ${setup}: ${(error as Error).message}`;
+        errors.push(text);
+        process.stderr.write(`bench: run failed: ${text}\n`);
+      }
+    }
+  }
   let steady: SteadyResult[] = [];
   if (s.scenarios.includes('steady')) {
     process.stderr.write('bench: steady state ...\n');
@@ -225,6 +244,7 @@ async function main(): Promise<void> {
   };
   const settings = `${s.workers} workers, ${s.connections} connections, ${s.durationMs / 1000} s per run, ${s.reloads} reloads per run; slow: ${s.bootDelay} ms boot + ${s.requestDelay} ms per request over ${s.slowDurationMs / 1000} s; steady: ${s.steadyRounds} round(s) of ${s.steadyDurationMs / 1000} s, idle CPU over ${s.idleMs / 1000} s; total ${((Date.now() - startedAt) / 1000).toFixed(0)} s`;
   let report = markdown(machine, settings, runs, steady, s.workers);
+  if (restarts.length) report += `\n${restartSection(restarts)}`;
   if (errors.length) report += `\n## Runs that did not complete\n\n${errors.map((e) => `- ${e}`).join('\n')}\n`;
   writeFileSync(join(s.out, 'latest.md'), `${report}\n`);
   writeFileSync(join(s.out, 'latest.jsonl'), `${jsonl.join('\n')}\n`);

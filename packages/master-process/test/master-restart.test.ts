@@ -30,7 +30,7 @@ function workersOf(handle: MasterHandle, n: number): number[] {
   return handle.events.filter((e) => e.ev === 'worker:fork' && e.t >= from && e.t < to).map((e) => e.args![0].pid as number);
 }
 
-test('5 master restarts on an activated socket under load: 0 refused; 0 failed but the requests a SIGKILLed master\'s workers held; a rolling reload on it too', { skip: unavailable }, async () => {
+test('5 master restarts on an activated socket under load (SIGTERM, version guard exit 1, SIGKILL): 0 refused, 0 failed but at the SIGKILL; a rolling reload on it too', { skip: unavailable }, async () => {
   const dir = tempDir('mp-restart-');
   const manifest = join(dir.path, 'node_modules', 'fake-guarded', 'package.json');
   mkdirSync(join(manifest, '..'), { recursive: true });
@@ -86,7 +86,9 @@ test('5 master restarts on an activated socket under load: 0 refused; 0 failed b
     process.stdout.write(`# ${served} served, failures: ${JSON.stringify(failures.map((f) => f.kind))}\n`);
     assert.ok(served > 0);
     assert.equal(failures.filter((f) => f.kind === 'ECONNREFUSED').length, 0, 'no connection was refused, not even while no master ran');
-    // Only the SIGKILL can cost requests: those its workers had accepted when they died, at most one per connection.
+    // The graceful restarts cost nothing. At the SIGKILL the orphaned workers stop accepting and answer what they
+    // had accepted (usually all of it); the core's watchdog thread kills them within a second, which on a busy
+    // machine can cut a request still in flight: at most one per connection.
     for (const f of failures) assert.ok(f.t >= killedAt && f.t <= orphansGoneAt + 1000, `a failure outside the SIGKILL: ${JSON.stringify(f)}`);
     assert.ok(failures.length <= CONNECTIONS, `${failures.length} failures at the SIGKILL, more than the ${CONNECTIONS} requests that can be in flight`);
     // Every master served: the requests were answered by workers of all six.

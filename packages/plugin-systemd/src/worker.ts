@@ -80,21 +80,27 @@ function asPrimary<T>(fn: () => T): T {
 }
 
 /**
- * When the master dies (SIGKILL, OOM), cluster ends the worker at once on the channel's close. Stop
- * accepting first: connections not yet accepted then wait in the backlog for the next master instead of
- * being reset with the worker. Runs before cluster's own listener.
+ * When the master dies (SIGKILL, OOM), cluster ends the worker at once on the channel's close, with the
+ * requests it is serving. On an activated socket the next master takes over where this one stops, so
+ * stop accepting (the connections not yet accepted wait in the backlog for the next master), answer what
+ * was accepted (the drain), then end: by itself once drained, at the latest at the master's kill timeout
+ * (the core's watchdog thread, when on, kills a worker with a blocked loop sooner). Runs before cluster's
+ * own listener, which exits only when the disconnect was not asked for (`exitedAfterDisconnect`).
  */
-function stopAcceptingIfOrphaned(servers: ReadonlySet<net.Server>): void {
+function drainIfOrphaned(servers: ReadonlySet<net.Server>): void {
   process.prependOnceListener('disconnect', () => {
-    if (cluster.worker?.exitedAfterDisconnect) return; // a retirement: the drain takes care of it
+    const worker = cluster.worker;
+    if (!worker || worker.exitedAfterDisconnect) return; // a retirement: the master drains it
     for (const server of servers) server.close();
+    worker.exitedAfterDisconnect = true;
+    setTimeout(() => process.exit(0), Number(process.env.MASTER_PROCESS_KILL_TIMEOUT) || 5000).unref();
   });
 }
 
 export function serveInherited(sockets: readonly WorkerSocket[]): void {
   const used = new Set<number>();
   const servers = new Set<net.Server>();
-  stopAcceptingIfOrphaned(servers);
+  drainIfOrphaned(servers);
   const backlog = somaxconn();
   const proto = net.Server.prototype;
   const listen = proto.listen as (this: net.Server, ...args: ListenArgs) => net.Server;

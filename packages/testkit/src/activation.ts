@@ -65,3 +65,13 @@ export async function startActivatedMaster(spec: MasterSpec, options: ActivatedO
   }
   return handle;
 }
+
+/** The fixture master (or `script`) restarted each time it exits, as by Restart=always, but binding its port itself (no .socket unit). */
+export function startRestartedMaster(spec: MasterSpec, options: Omit<ActivatedOptions, 'listen' | 'name' | 'datagram'>): MasterHandle {
+  const child = spawn(PYTHON, [socketHolder, process.execPath, options.script ?? fixtures.master], {
+    cwd: options.cwd,
+    env: { ...process.env, MP_MASTER_SPEC: JSON.stringify(spec), ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  return new MasterHandle(child, options.verbose ?? process.env.MP_TEST_VERBOSE === '1');
+}
