@@ -9,9 +9,10 @@ import { parseArgs } from 'node:util';
 import { benchDir, monitorEntry, type ManagerOptions } from './managers.js';
 import { PROTOCOLS, protocolsMarkdown, runProtocol, type Protocol, type ProtocolResult, type ProtocolRunOptions } from './protocols.js';
 import { markdown, runRow, type Machine, type SteadyResult } from './report.js';
+import { restartSection, runRestarts, type RestartResult } from './restart.js';
 import { run, type RunOptions, type RunResult } from './run.js';
 
-const SCENARIOS = ['keep-alive', 'no-keep-alive', 'slow', 'concurrency-1', 'failing-boot', 'steady', ...PROTOCOLS] as const;
+const SCENARIOS = ['keep-alive', 'no-keep-alive', 'slow', 'concurrency-1', 'failing-boot', 'master-restart', 'steady', ...PROTOCOLS] as const;
 const MANAGERS = ['master-process', 'master-process-helper', 'pm2', 'naive'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 type ManagerId = (typeof MANAGERS)[number];
@@ -151,6 +152,7 @@ function plan(s: Settings): RunOptions[] {
         // what is left serving once PM2's listen_timeout (3 s per worker) has run out.
         add(scenario, all.filter((id) => id !== 'master-process-helper'), {}, { reloads: 1, failingBoot: true, durationMs: Math.max(s.durationMs, s.quick ? 12_000 : 20_000) });
         break;
+      case 'master-restart':
       case 'steady':
       case 'websocket':
       case 'sse':
@@ -242,6 +244,23 @@ async function main(): Promise<void> {
       process.stderr.write(`bench: run failed: ${text}\n`);
     }
   }
+  // Master restarts: master-process only (PM2 and the naive cluster have nothing like socket activation).
+  const restarts: RestartResult[] = [];
+  if (s.scenarios.includes('master-restart') && s.managers.includes('master-process')) {
+    for (const setup of ['bound', 'activated'] as const) {
+      process.stderr.write(`bench: master-restart / ${setup} ...\n`);
+      try {
+        const r = await runRestarts({ setup, workers: s.workers, connections: s.connections, verbose: s.verbose });
+        restarts.push(r);
+        jsonl.push(JSON.stringify(r));
+        process.stdout.write(`${JSON.stringify(r)}\n`);
+      } catch (error) {
+        const text = `master-restart / ${setup}: ${(error as Error).message}`;
+        errors.push(text);
+        process.stderr.write(`bench: run failed: ${text}\n`);
+      }
+    }
+  }
   let steady: SteadyResult[] = [];
   if (s.scenarios.includes('steady')) {
     process.stderr.write('bench: steady state ...\n');
@@ -267,6 +286,7 @@ async function main(): Promise<void> {
   if (protocolResults.length) {
     report += `\n${protocolsMarkdown(protocolResults, `${s.workers} workers, ${s.protocolClients} clients (HTTP/2: sessions of 4 concurrent streams), ${s.reloads} reloads one after the other, 1 s apart`)}\n`;
   }
+  if (restarts.length) report += `\n${restartSection(restarts)}`;
   if (errors.length) report += `\n## Runs that did not complete\n\n${errors.map((e) => `- ${e}`).join('\n')}\n`;
   writeFileSync(join(s.out, 'latest.md'), `${report}\n`);
   writeFileSync(join(s.out, 'latest.jsonl'), `${jsonl.join('\n')}\n`);

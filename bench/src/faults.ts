@@ -7,9 +7,10 @@ import { pathToFileURL } from 'node:url';
 import { PLUGINS_CWD, runFault, type Fault, type FaultReport, type Leftovers } from './faults-kit.js';
 import { pluginFaults } from './faults-plugins.js';
 import { reloadFaults } from './faults-reload.js';
+import { restartFaults } from './faults-restart.js';
 import { workerFaults } from './faults-workers.js';
 
-export const FAULTS: Fault[] = [...reloadFaults, ...workerFaults, ...pluginFaults];
+export const FAULTS: Fault[] = [...reloadFaults, ...workerFaults, ...pluginFaults, ...restartFaults];
 
 /** The plugin packages a fault needs that have no build yet (they resolve through the umbrella package). */
 export function missingPlugins(fault: Fault): string[] {

@@ -143,6 +143,16 @@ const stderrOf = (record: WorkerRecord): { stderr?: string } => {
 const failureOf = (error: unknown): WorkerFailure | undefined => (error as { failure?: WorkerFailure } | undefined)?.failure;
 
 
+/** The address of a worker's own `listening` report (see `reportListening()`), or undefined when malformed. */
+function reportedAddress(value: unknown): ListeningAddress | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const { address, port, addressType } = value as Record<string, unknown>;
+  if (address !== null && typeof address !== 'string') return undefined;
+  if (port !== undefined && (!Number.isInteger(port) || (port as number) < 0 || (port as number) > 65535)) return undefined;
+  if (typeof addressType !== 'number' && typeof addressType !== 'string') return undefined;
+  return { address, addressType, ...(port !== undefined ? { port: port as number } : {}) };
+}
+
 function preloadPath(): string {
   return createRequire(import.meta.url).resolve('@master-process/core/preload');
 }
@@ -164,6 +174,8 @@ class MasterImpl extends EventEmitter {
   private followUp?: { done: Deferred<ReloadResult>; trigger: ReloadTrigger };
   private stopPromise?: Promise<void>;
   private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
+  /** Ends the shutdown delay early, while it runs. */
+  private endDelay?: () => void;
   private readonly killOnExit = () => {
     for (const record of this.records) record.signal('SIGKILL');
   };
@@ -242,14 +254,11 @@ class MasterImpl extends EventEmitter {
   }
 
   private async runStart(): Promise<void> {
-    const { exec, args, execArgv, drain, watchdog, captureStderr } = this.options;
+    const { exec, args, execArgv, drain, watchdog } = this.options;
     // Always preloaded: it reports why a worker dies and carries the retire protocol; `drain`, `watchdog`
     // and `captureStderr` switch only those parts of it.
-    cluster.setupPrimary({
-      exec, args, execArgv: [...execArgv, '--require', preloadPath()],
-      // Cluster's default is [0, 1, 2, 'ipc']; only stderr goes through the master (see stderr.ts).
-      ...(captureStderr ? { stdio: [0, 1, 'pipe', 'ipc'] } : {}),
-    });
+    // stdio is set per fork (plugins may pass descriptors).
+    cluster.setupPrimary({ exec, args, execArgv: [...execArgv, '--require', preloadPath()] });
     process.on('exit', this.killOnExit);
     if (this.options.handleSignals) this.installSignals();
     log('master %d starting %d worker(s) of %s: %o', process.pid, this.options.workers, exec, {
@@ -389,10 +398,18 @@ class MasterImpl extends EventEmitter {
 
   private async fork(slot: number, generation: number, reason: ForkReason): Promise<WorkerRecord> {
     if (this.stopPromise) throw stoppingError('fork a worker');
-    const context: ForkContext = { slot, generation, reason, env: {} };
+    const context: ForkContext = { slot, generation, reason, env: {}, fds: [] };
     await this.host.run('beforeFork', [context], { bail: true });
     // A plugin may have stopped the master from beforeFork (the version guard does).
     if (this.stopPromise) throw stoppingError('fork a worker');
+    for (const [i, fd] of context.fds.entries()) {
+      if (!Number.isInteger(fd) || fd < 0) throw invalidValue({ option: `fork.fds[${i}]` }, fd, 'an open file descriptor of the master (an integer >= 0)');
+    }
+    // cluster takes stdio from its settings at fork time; 'ipc' must be in it (last). Stderr is a pipe with
+    // captureStderr (see stderr.ts); with neither, Node's default [0, 1, 2, 'ipc'].
+    const stderr = this.options.captureStderr ? 'pipe' : 2;
+    cluster.setupPrimary({ stdio: context.fds.length || stderr === 'pipe' ? [0, 1, stderr, ...context.fds, 'ipc'] : undefined });
+    // An `undefined` value removes the variable: child_process leaves such keys out of the environment.
     const worker = cluster.fork({
       ...this.options.env,
       ...context.env,
@@ -449,6 +466,12 @@ class MasterImpl extends EventEmitter {
       }
       if (this.options.readyOn === 'message' && isControlMessage(payload, 'ready')) this.markReady(record);
       else if (record.retiring) this.onDrainReport(record, payload);
+      if (isControlMessage(payload, 'listening')) {
+        // Bytes from a worker: take only a well-formed address.
+        const address = reportedAddress((payload as { address?: unknown }).address);
+        if (address) void this.onListening(record, address);
+        else log('PID/%d: ignored a malformed listening report: %o', record.pid, payload);
+      }
       this.emit('worker:message', record.view(), payload);
     });
     worker.on('disconnect', () => {
@@ -731,19 +754,24 @@ class MasterImpl extends EventEmitter {
   stop(code = 0, reason = 'stop'): Promise<void> {
     if (this.stopPromise) return this.stopPromise;
     if (!Number.isInteger(code) || code < 0 || code > 255) return Promise.reject(invalidValue({ option: 'stop(code)' }, code, 'an integer exit code from 0 to 255'));
-    this.stopPromise = this.runStop({ code, reason });
+    return this.beginStop({ code, reason });
+  }
+
+  private beginStop(info: StopInfo): Promise<void> {
+    this.stopPromise ??= this.runStop(info);
     return this.stopPromise;
   }
 
   private async runStop(info: StopInfo): Promise<void> {
     this.currentState = 'stopping';
-    log('stopping (%s, exit code %d): retiring %d worker(s)', info.reason, info.code, this.records.size);
+    log('stopping (%s, exit code %d): %s%d worker(s)', info.reason, info.code, info.delay ? `serving ${info.delay} ms more, then retiring ` : 'retiring ', this.records.size);
     this.emit('master:stopping', info);
     for (const slot of this.slots) if (slot.restartTimer) clearTimeout(slot.restartTimer);
     // Once the workers are gone, only unref'd timers bound the onExit hooks: a hook that never resolves
     // would let the process end early (exit code 0, no master:stopped). Stopping is work: hold the loop.
     const hold = setInterval(() => {}, 1 << 30);
     try {
+      if (info.delay) await this.serveOn(info.delay);
       await Promise.all([...this.records].map((record) => this.retire(record, info.reason)));
       await this.host.run('onExit', [info]);
     } finally {
@@ -756,6 +784,21 @@ class MasterImpl extends EventEmitter {
     log('stopped (exit code %d)', info.code);
     this.emit('master:stopped', info);
     if (this.options.exitProcess) process.exit(info.code);
+  }
+
+  /** The shutdown delay: the workers keep serving `ms` more; a second stop signal ends it early. */
+  private serveOn(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.endDelay = undefined;
+        log('shutdown delay over: draining');
+        resolve();
+      };
+      // Not unref'd: the drain after it is the master's next piece of work.
+      const timer = setTimeout(done, ms);
+      this.endDelay = done;
+    });
   }
 
   private installSignals(): void {
@@ -777,10 +820,17 @@ class MasterImpl extends EventEmitter {
       listen(signal, () => {
         notify(signal);
         if (!this.stopPromise) {
-          void this.stop(0, signal);
+          // Only SIGTERM (Kubernetes, systemd, docker stop) waits out the shutdown delay; Ctrl-C does not.
+          const delay = signal === 'SIGTERM' ? this.options.shutdownDelay : 0;
+          void this.beginStop({ code: 0, reason: signal, ...(delay ? { delay } : {}) });
           return;
         }
-        // A second stop signal: the operator is out of patience.
+        if (this.endDelay) {
+          warn(`${signal} during the shutdown delay: draining now.`);
+          this.endDelay();
+          return;
+        }
+        // A second stop signal (during the drain): the operator is out of patience.
         warn(`${signal} during stop: killing the remaining workers now.`);
         for (const record of this.records) record.kill(`a second ${signal} during stop`);
       });

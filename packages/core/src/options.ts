@@ -3,7 +3,7 @@ import { assertKnownKeys, parseBoolean, parseDuration, parseNumber, parseOneOf, 
 import type { MasterOptions, ResolvedOptions } from './types.js';
 
 const KNOWN = new Set([
-  'exec', 'args', 'execArgv', 'env', 'workers', 'killTimeout', 'readyTimeout', 'readyOn', 'crash', 'reload',
+  'exec', 'args', 'execArgv', 'env', 'workers', 'killTimeout', 'readyTimeout', 'shutdownDelay', 'readyOn', 'crash', 'reload',
   'hookTimeout', 'drain', 'watchdog', 'exitProcess', 'handleSignals', 'captureStderr', 'plugins',
 ]);
 const CRASH_KNOWN = new Set(['throttle', 'backoff', 'maxDelay', 'maxCrashes', 'window']);
@@ -59,6 +59,7 @@ export function resolveOptions(options: MasterOptions = {}, environment: NodeJS.
     workers,
     killTimeout: duration('killTimeout', options.killTimeout, 'MAX_KILL_TIMEOUT', 5000, 1),
     readyTimeout: duration('readyTimeout', options.readyTimeout, undefined, 30_000, 1),
+    shutdownDelay: duration('shutdownDelay', options.shutdownDelay, 'SHUTDOWN_DELAY', 0),
     readyOn: resolveSetting({ option: 'readyOn', value: options.readyOn, default: 'listening' as const, parse: parseOneOf(['listening', 'message'] as const), environment }),
     crash: {
       mode: crashOpt === 'exit' ? 'exit' : 'restart',

@@ -71,13 +71,22 @@ export interface WorkerFailure {
   stderr?: string;
 }
 
-/** What `beforeFork` receives: the fork about to happen. Plugins may add to `env`. */
+/** What `beforeFork` receives: the fork about to happen. Plugins may add to `env` and `fds`. */
 export interface ForkContext {
   readonly slot: number;
   readonly generation: number;
   readonly reason: ForkReason;
-  /** Extra environment for this worker only; mutate to add variables. */
-  readonly env: Record<string, string>;
+  /**
+   * Extra environment for this worker only; mutate to add variables. A variable set to `undefined` is
+   * removed from the worker's environment, even one the master inherited (e.g. `NOTIFY_SOCKET`).
+   */
+  readonly env: Record<string, string | undefined>;
+  /**
+   * Descriptors of the master this worker inherits, in order, as its fd 3, 4, ... (push to add one:
+   * `const workerFd = 2 + fork.fds.push(fd)`). For sockets the workers must hold themselves, such as
+   * sockets a service manager passed to the master.
+   */
+  readonly fds: number[];
 }
 
 export interface StopInfo {
@@ -85,6 +94,8 @@ export interface StopInfo {
   code: number;
   /** A short why: `SIGTERM`, `crash loop`, `version changed`... */
   reason: string;
+  /** ms the workers keep serving before the drain starts (`shutdownDelay`, on SIGTERM); absent for 0. */
+  delay?: number;
 }
 
 /**
@@ -228,6 +239,12 @@ export interface MasterOptions {
   killTimeout?: number | string;
   /** A new worker not ready within this is killed and the fork fails (default 30s). */
   readyTimeout?: number | string;
+  /**
+   * On SIGTERM, the workers keep accepting and serving this long before the drain starts (env
+   * `SHUTDOWN_DELAY`, default 0). Kubernetes (kube-proxy, ingresses) and load balancers still send new
+   * connections for a few seconds after they sent SIGTERM. A second SIGTERM/SIGINT ends the delay.
+   */
+  shutdownDelay?: number | string;
   /** When a worker counts as ready: its first `listening` (default), or an explicit `ready()` from `@master-process/core/worker`. */
   readyOn?: 'listening' | 'message';
   /** Crash policy; `'exit'`: any worker crash stops the master with exit code 1 (the seed behaviour). */
@@ -265,6 +282,7 @@ export interface ResolvedOptions {
   workers: number;
   killTimeout: number;
   readyTimeout: number;
+  shutdownDelay: number;
   readyOn: 'listening' | 'message';
   crash: { mode: 'restart' | 'exit'; throttle: number; backoff: 'exponential' | 'constant'; maxDelay: number; maxCrashes: number; window: number };
   reload: { concurrency: number; probation: number };

@@ -18,6 +18,8 @@ describe('options and environment', () => {
     assert.equal(o.workers, 3);
     assert.equal(o.killTimeout, 2000);
     assert.equal(o.crash.throttle, 250);
+    assert.equal(resolveOptions({ exec: 'app.js' }, { SHUTDOWN_DELAY: '5s' }).shutdownDelay, 5000);
+    assert.equal(resolveOptions({ exec: 'app.js' }, {}).shutdownDelay, 0);
   });
 
   it('explicit options win over environment variables, which win over defaults', () => {
@@ -81,6 +83,7 @@ describe('bad input is a clear error at createMaster', () => {
 
   it('WORKER_THROTTLE=soon is refused', () => {
     env({ WORKER_THROTTLE: 'soon' }, () => rejects(() => createMaster({ exec: 'a.js' }), 'MP_ERR_INVALID_ENV', 'WORKER_THROTTLE', '"soon"'));
+    env({ SHUTDOWN_DELAY: 'a while' }, () => rejects(() => createMaster({ exec: 'a.js' }), 'MP_ERR_INVALID_ENV', 'environment variable SHUTDOWN_DELAY', '"a while"'));
   });
 
   it('a bad option names the option', () => {

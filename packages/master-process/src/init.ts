@@ -4,25 +4,31 @@ import { createMaster, warn, type Master, type MasterOptions, type MasterProcess
 import { control, type ControlOptions } from '@master-process/plugin-control';
 import { monitor } from '@master-process/plugin-monitor';
 import { profilerSignal } from '@master-process/plugin-profiler-signal';
+import { activatedSockets, systemd } from '@master-process/plugin-systemd';
 import { unixSocket } from '@master-process/plugin-unix-socket';
 import { versionGuard } from '@master-process/plugin-version-guard';
 
 const ownDir = dirname(fileURLToPath(import.meta.url));
 
 /**
- * The plugins master-process 4.x had built in, each configured from its 4.x environment variables, and the
- * control socket for the `master-process` CLI. `exec`: the app's script (the version guard also watches the
- * master-process its node_modules reaches); `options.control`: options of the control plugin.
+ * The plugins master-process 4.x had built in, each configured from its 4.x environment variables, the
+ * control socket for the `master-process` CLI, and systemd's (it does nothing without NOTIFY_SOCKET or
+ * LISTEN_FDS). `exec`: the app's script (the version guard also watches the master-process its node_modules
+ * reaches); `options.control`: options of the control plugin.
  */
 export function defaultPlugins(exec: string = process.argv[1] ?? process.cwd(), options: { control?: ControlOptions } = {}) {
+  // A unix socket systemd passed (a .socket unit) is systemd's: not ours to remove, chmod or probe.
+  const port = process.env.PORT;
+  const systemdOwnsSocket = port?.startsWith('/') === true && activatedSockets().some((s) => s.path === resolve(port));
   return [
     // 4.x quit when its own package changed on disk: guard the copy that runs (this file's package), seen
     // through the app's node_modules when its script reaches that same copy (a link pnpm re-points).
     versionGuard({ packages: [{ name: 'master-process', dir: ownDir }], cwd: dirname(resolve(exec)) }),
-    unixSocket(),
+    ...(systemdOwnsSocket ? [] : [unixSocket()]),
     monitor(),
     profilerSignal(),
     control(options.control),
+    systemd(),
   ];
 }
 

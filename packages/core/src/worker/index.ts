@@ -1,8 +1,11 @@
 // The worker side of master-process: what an app may call from inside a worker.
 import cluster from 'node:cluster';
-import { ENV, MESSAGE_KEY } from './protocol.js';
+import type { Server } from 'node:net';
+import { ENV, MESSAGE_KEY, type ControlMessage } from './protocol.js';
 import { installRetirement } from './retire.js';
 import { shared, type DrainerView, type RetiringInfo } from './shared.js';
+
+type ListeningReport = Extract<ControlMessage, { address: unknown }>['address'];
 
 export { drain, type DrainableServer, type DrainOptions } from './drain.js';
 export { handleProfilerSignal, type ProfilerSignalOptions } from './profiler.js';
@@ -61,6 +64,47 @@ export function onRetiring(fn: (info: RetiringInfo) => unknown): () => void {
     registered = false;
     state.events.off('retiring', call);
   };
+}
+
+/** Servers reported with reportListening(): the cluster does not know them, so it would not close them. */
+const ownServers = new Set<Server>();
+let closingOnRetirement = false;
+
+/**
+ * On retirement the cluster closes the servers it brokered, waits until they are closed (drained), then
+ * calls process.disconnect(). Close our own servers at that point too, and disconnect once they are.
+ */
+function closeOwnServersOnRetirement(): void {
+  if (closingOnRetirement) return;
+  closingOnRetirement = true;
+  const disconnect = process.disconnect;
+  process.disconnect = function retire(this: NodeJS.Process) {
+    const open = [...ownServers].filter((server) => server.listening);
+    if (!cluster.worker?.exitedAfterDisconnect || open.length === 0) return disconnect.call(process);
+    void Promise.all(open.map((server) => new Promise<void>((resolve) => server.close(() => resolve())))).then(() => disconnect.call(process));
+  };
+}
+
+/**
+ * Tell the master that `server` listens. Needed only for a server listening on a descriptor of the
+ * worker's own (an exclusive listen, or a socket the worker inherited): cluster's `listening`, which the
+ * master waits for, reports only the listens the primary brokered. From then on the master treats it as
+ * the cluster's own: the worker is ready (`readyOn: 'listening'`), and when the master retires the worker,
+ * the server is closed (drained) before the worker disconnects. `path` names a unix socket whose path Node
+ * cannot tell (a server on an inherited descriptor). Returns false outside a master or when the server's
+ * address is unknown.
+ */
+export function reportListening(server: Server, path?: string): boolean {
+  const bound = server.address() ?? path ?? null;
+  if (!isWorker || !process.connected || !process.send || bound === null) return false;
+  const address: ListeningReport = typeof bound === 'string'
+    ? { address: bound, addressType: -1 }
+    : { address: bound.address, port: bound.port, addressType: String(bound.family).endsWith('6') ? 6 : 4 };
+  closeOwnServersOnRetirement();
+  ownServers.add(server);
+  server.once('close', () => ownServers.delete(server));
+  process.send({ [MESSAGE_KEY]: 'listening', address });
+  return true;
 }
 
 type ShutdownHandler = () => unknown;

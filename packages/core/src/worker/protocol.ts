@@ -18,13 +18,16 @@ export interface FatalError {
  * - `draining` (worker → master): connections still open, sent while the drain goes on (when they change).
  * - `drained` (worker → master): the HTTP side is drained (only upgraded connections may be left);
  *   `term`: the worker can take SIGTERM now (it has no upgraded connection left, or the app listens for SIGTERM).
+ * - `listening` (worker → master): a server listening on a descriptor of the worker's own, which cluster's
+ *   `listening` does not report (see `reportListening()`).
  */
 export type ControlMessage =
   | { [MESSAGE_KEY]: 'ready' }
   | { [MESSAGE_KEY]: 'fatal'; error: FatalError }
   | { [MESSAGE_KEY]: 'retire'; reason: string }
   | { [MESSAGE_KEY]: 'draining'; open: OpenConnections }
-  | { [MESSAGE_KEY]: 'drained'; open: OpenConnections; term: boolean };
+  | { [MESSAGE_KEY]: 'drained'; open: OpenConnections; term: boolean }
+  | { [MESSAGE_KEY]: 'listening'; address: { address: string | null; port?: number; addressType: number | string } };
 
 export type ControlKind = ControlMessage[typeof MESSAGE_KEY];
 
