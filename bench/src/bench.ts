@@ -6,12 +6,13 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { runBoot, type BootResult, type BootVariant } from './boot.js';
 import { benchDir, monitorEntry, type ManagerOptions } from './managers.js';
 import { PROTOCOLS, protocolsMarkdown, runProtocol, type Protocol, type ProtocolResult, type ProtocolRunOptions } from './protocols.js';
-import { markdown, runRow, type Machine, type SteadyResult } from './report.js';
+import { bootRow, markdown, runRow, type Machine, type SteadyResult } from './report.js';
 import { run, type RunOptions, type RunResult } from './run.js';
 
-const SCENARIOS = ['keep-alive', 'no-keep-alive', 'slow', 'concurrency-1', 'failing-boot', 'steady', ...PROTOCOLS] as const;
+const SCENARIOS = ['keep-alive', 'no-keep-alive', 'first-response', 'slow', 'concurrency-1', 'failing-boot', 'boot', 'steady', ...PROTOCOLS] as const;
 const MANAGERS = ['master-process', 'master-process-helper', 'pm2', 'naive'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 type ManagerId = (typeof MANAGERS)[number];
@@ -26,6 +27,8 @@ const HELP = `Usage: node --import tsx src/bench.ts [options]   (or: pnpm --filt
   --slow-duration S       seconds of load in the slow scenario (default 24)
   --boot-delay MS         boot delay in the slow scenario (default 2000)
   --request-delay MS      per-request delay in the slow scenario (default 50)
+  --first-boot-delay MS   boot delay in the first-response scenario (default 300)
+  --boot-reloads N        reloads per variant in the boot scenario (no load; default 6)
   --steady-duration S     seconds of load per steady-state round (default 8)
   --steady-rounds N       steady-state rounds per manager, interleaved; the median counts (default 3)
   --protocol-clients N    WebSocket / SSE clients, HTTP/2 sessions in the websocket, sse, h2c scenarios (default 8)
@@ -45,6 +48,7 @@ function settingsFromArgs(argv: string[]) {
       quick: { type: 'boolean' }, verbose: { type: 'boolean' }, help: { type: 'boolean' },
       workers: { type: 'string' }, connections: { type: 'string' }, duration: { type: 'string' }, reloads: { type: 'string' },
       'slow-duration': { type: 'string' }, 'boot-delay': { type: 'string' }, 'request-delay': { type: 'string' },
+      'first-boot-delay': { type: 'string' }, 'boot-reloads': { type: 'string' },
       'steady-duration': { type: 'string' }, 'steady-rounds': { type: 'string' }, idle: { type: 'string' }, 'protocol-clients': { type: 'string' },
       scenarios: { type: 'string' }, managers: { type: 'string' }, out: { type: 'string' }, note: { type: 'string' },
     },
@@ -77,6 +81,8 @@ function settingsFromArgs(argv: string[]) {
     slowDurationMs: number('slow-duration', values['slow-duration'], 'BENCH_SLOW_DURATION', quick ? 10 : 24, 1) * 1000,
     bootDelay: number('boot-delay', values['boot-delay'], 'BENCH_BOOT_DELAY', 2000),
     requestDelay: number('request-delay', values['request-delay'], 'BENCH_REQUEST_DELAY', 50),
+    firstBootDelay: number('first-boot-delay', values['first-boot-delay'], 'BENCH_FIRST_BOOT_DELAY', 300),
+    bootReloads: number('boot-reloads', values['boot-reloads'], 'BENCH_BOOT_RELOADS', quick ? 3 : 6, 1),
     steadyDurationMs: number('steady-duration', values['steady-duration'], 'BENCH_STEADY_DURATION', quick ? 3 : 8, 1) * 1000,
     steadyRounds: number('steady-rounds', values['steady-rounds'], 'BENCH_STEADY_ROUNDS', quick ? 1 : 3, 1),
     idleMs: number('idle', values.idle, 'BENCH_IDLE', quick ? 2 : 4, 0) * 1000,
@@ -139,6 +145,10 @@ function plan(s: Settings): RunOptions[] {
       case 'no-keep-alive':
         add(scenario, all, {}, { keepAlive: false });
         break;
+      case 'first-response':
+        // The issue's setup for "time to first response from new code": a short boot, keep-alive load.
+        add(scenario, all.filter((id) => id !== 'master-process-helper'), { bootDelay: s.firstBootDelay });
+        break;
       case 'slow':
         add(scenario, all, { bootDelay: s.bootDelay, requestDelay: s.requestDelay }, { durationMs: s.slowDurationMs, warmupMs: 1000 });
         break;
@@ -151,6 +161,7 @@ function plan(s: Settings): RunOptions[] {
         // what is left serving once PM2's listen_timeout (3 s per worker) has run out.
         add(scenario, all.filter((id) => id !== 'master-process-helper'), {}, { reloads: 1, failingBoot: true, durationMs: Math.max(s.durationMs, s.quick ? 12_000 : 20_000) });
         break;
+      case 'boot':
       case 'steady':
       case 'websocket':
       case 'sse':
@@ -178,6 +189,21 @@ function protocolPlan(s: Settings): ProtocolRunOptions[] {
     for (const [id, name, env] of rows) runs.push({ protocol, label: name, manager: managerOptions(id, s, { env }), ...common });
   }
   return runs;
+}
+
+/** The boot scenario's variants: the naive cluster, then master-process with less and more of its worker side. */
+function bootVariants(s: Settings): BootVariant[] {
+  const base = { workers: s.workers, app: {}, verbose: s.verbose };
+  const variants: BootVariant[] = [];
+  if (s.managers.includes('naive')) variants.push({ label: label('naive'), manager: { ...base, kind: 'naive' } });
+  if (s.managers.includes('master-process')) {
+    variants.push(
+      { label: 'master-process, no worker side (drain: false, watchdog: false)', manager: { ...base, kind: 'master-process', masterOptions: { drain: false, watchdog: false } } },
+      { label: 'master-process, drain only (watchdog: false)', manager: { ...base, kind: 'master-process', masterOptions: { watchdog: false } } },
+      { label: 'master-process, defaults (drain + watchdog)', manager: { ...base, kind: 'master-process' } },
+    );
+  }
+  return variants;
 }
 
 async function steadyRuns(s: Settings, emit: (r: RunResult) => void): Promise<SteadyResult[]> {
@@ -242,6 +268,19 @@ async function main(): Promise<void> {
       process.stderr.write(`bench: run failed: ${text}\n`);
     }
   }
+  let boot: BootResult[] = [];
+  if (s.scenarios.includes('boot') && bootVariants(s).length) {
+    process.stderr.write('bench: boot (no load) ...\n');
+    try {
+      boot = await runBoot(bootVariants(s), s.bootReloads);
+      for (const b of boot) {
+        jsonl.push(JSON.stringify({ scenario: 'boot', ...b }));
+        process.stdout.write(`${bootRow(b)}\n`);
+      }
+    } catch (error) {
+      errors.push(`boot: ${(error as Error).message}`);
+    }
+  }
   let steady: SteadyResult[] = [];
   if (s.scenarios.includes('steady')) {
     process.stderr.write('bench: steady state ...\n');
@@ -262,8 +301,8 @@ async function main(): Promise<void> {
     command: `cd bench && node --import tsx src/bench.ts ${process.argv.slice(2).map(quote).join(' ')}`.trim(),
     ...(s.note ? { note: s.note } : {}),
   };
-  const settings = `${s.workers} workers, ${s.connections} connections, ${s.durationMs / 1000} s per run, ${s.reloads} reloads per run; slow: ${s.bootDelay} ms boot + ${s.requestDelay} ms per request over ${s.slowDurationMs / 1000} s; steady: ${s.steadyRounds} round(s) of ${s.steadyDurationMs / 1000} s, idle CPU over ${s.idleMs / 1000} s; total ${((Date.now() - startedAt) / 1000).toFixed(0)} s`;
-  let report = markdown(machine, settings, runs, steady, s.workers);
+  const settings = `${s.workers} workers, ${s.connections} connections, ${s.durationMs / 1000} s per run, ${s.reloads} reloads per run; first-response: ${s.firstBootDelay} ms boot; slow: ${s.bootDelay} ms boot + ${s.requestDelay} ms per request over ${s.slowDurationMs / 1000} s; boot: ${s.bootReloads} reloads per variant, no load; steady: ${s.steadyRounds} round(s) of ${s.steadyDurationMs / 1000} s, idle CPU over ${s.idleMs / 1000} s; total ${((Date.now() - startedAt) / 1000).toFixed(0)} s`;
+  let report = markdown(machine, settings, runs, steady, s.workers, boot);
   if (protocolResults.length) {
     report += `\n${protocolsMarkdown(protocolResults, `${s.workers} workers, ${s.protocolClients} clients (HTTP/2: sessions of 4 concurrent streams), ${s.reloads} reloads one after the other, 1 s apart`)}\n`;
   }

@@ -1,5 +1,6 @@
 // Turns run results into the markdown report (bench/results/latest.md) and its rows.
-import type { RunResult } from './run.js';
+import type { BootResult } from './boot.js';
+import { PHASES, type Phase, type RunResult } from './run.js';
 
 export interface Machine {
   date: string;
@@ -64,6 +65,34 @@ function maxOf(xs: (number | null)[]): number | null {
   return values.length ? Math.max(...values) : null;
 }
 
+const PHASE_LABEL: Record<Phase, string> = {
+  fork: 'signal → fork', online: 'fork → online', listening: 'online → listening', ready: 'listening → ready',
+  swap: 'ready → swap', drain: 'swap → drained', exit: 'drained → exit',
+};
+const medianOr = (xs: number[]) => (xs.length ? ms(median(xs)) : '–');
+const mbOf = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+
+export const BREAKDOWN_HEADER = ['scenario', 'manager', 'reloads', ...PHASES.map((p) => PHASE_LABEL[p]), 'reload', 'first new response'];
+
+/** Medians over every slot of every reload of a run (ms); `first new response` is one figure per reload. */
+export function breakdownRow(r: RunResult): string {
+  const phase = (p: Phase) => medianOr(r.reloads.flatMap((x) => x.breakdown[p] ?? []));
+  const firstNew = r.reloads.map((x) => x.breakdown.firstNew).filter((x): x is number => x !== undefined);
+  const durations = r.reloads.map((x) => x.durationMs).filter((d): d is number => d !== null);
+  return `| ${[r.scenario, r.label, String(r.reloads.length), ...PHASES.map(phase), medianOr(durations), medianOr(firstNew)].join(' | ')} |`;
+}
+
+const firstNewOf = (r: RunResult) => r.reloads.map((x) => x.breakdown.firstNew).filter((x): x is number => x !== undefined);
+
+export const BOOT_HEADER = ['variant', 'reloads', 'fork → online', 'online → listening', 'listening → ready', 'fork → ready', 'reload', 'RSS per worker MB', 'root RSS MB', "root's other children RSS MB"];
+
+/** Medians: steps in ms per new worker, reload in ms, RSS in MB. */
+export function bootRow(b: BootResult): string {
+  const phase = (p: Phase) => medianOr(b.phases[p] ?? []);
+  const rss = (xs: number[]) => (xs.length ? mbOf(median(xs)) : '–');
+  return `| ${[b.label, String(b.reloads), phase('online'), phase('listening'), phase('ready'), medianOr(b.forkReady), medianOr(b.reloadMs), rss(b.rss.worker), rss(b.rss.root), rss(b.rss.other)].join(' | ')} |`;
+}
+
 export const STEADY_HEADER = ['manager', 'req/s (median of rounds)', 'rounds', '× naive cluster', 'p99 ms', 'tree RSS MB', 'master idle CPU (% of a core)'];
 
 export function steadyRow(s: SteadyResult, naive?: SteadyResult): string {
@@ -81,7 +110,7 @@ interface Goal {
 }
 
 /** The issue's goals for master-process, judged on this run's figures. */
-export function goals(runs: RunResult[], steady: SteadyResult[], workers: number): Goal[] {
+export function goals(runs: RunResult[], steady: SteadyResult[], workers: number, boot: BootResult[] = []): Goal[] {
   const mp = runs.filter((r) => r.kind === 'master-process');
   const out: Goal[] = [];
   if (mp.length) {
@@ -120,6 +149,30 @@ export function goals(runs: RunResult[], steady: SteadyResult[], workers: number
       met: worst ? worst.x <= 1.5 : undefined,
     });
   }
+  // Side by side in one run: each scenario where both the default master-process and the naive cluster ran.
+  const pairs = [...new Set(runs.map((r) => r.scenario))].flatMap((scenario) => {
+    const mine = runs.find((r) => r.scenario === scenario && r.kind === 'master-process' && r.label === 'master-process');
+    const theirs = runs.find((r) => r.scenario === scenario && r.kind === 'naive');
+    return mine && theirs && firstNewOf(mine).length && firstNewOf(theirs).length ? [{ scenario, mine: median(firstNewOf(mine)), theirs: median(firstNewOf(theirs)) }] : [];
+  });
+  if (pairs.length) {
+    out.push({
+      goal: 'time to first response from new code ≤ 1.1 × the naive cluster\'s (medians of the reloads, same scenario, same run)',
+      measured: pairs.map((p) => `${p.scenario}: ${ms(p.mine)} vs ${ms(p.theirs)} ms (${(p.mine / p.theirs).toFixed(2)}×)`).join('; '),
+      met: pairs.every((p) => p.mine <= 1.1 * p.theirs),
+    });
+  }
+  const plain = boot.find((b) => b.label.includes('no worker side'));
+  const full = boot.find((b) => b.label.includes('defaults'));
+  if (plain?.rss.worker.length && full?.rss.worker.length) {
+    const extra = (median(full.rss.worker) - median(plain.rss.worker)) / 2 ** 20;
+    const reaper = full.rss.other.length ? median(full.rss.other) / 2 ** 20 : 0;
+    out.push({
+      goal: 'RSS per worker with the worker side (drain + watchdog) ≤ 2 MB over a plain worker (boot scenario, medians)',
+      measured: `${extra >= 0 ? '+' : ''}${extra.toFixed(1)} MB (${mbOf(median(full.rss.worker))} vs ${mbOf(median(plain.rss.worker))} MB); the watchdog's one reaper per master: ${reaper.toFixed(1)} MB`,
+      met: extra <= 2,
+    });
+  }
   const naive = steady.find((s) => s.label.startsWith('naive'));
   const mpSteady = steady.find((s) => s.label.startsWith('master-process'));
   if (naive && mpSteady) {
@@ -138,7 +191,7 @@ export function goals(runs: RunResult[], steady: SteadyResult[], workers: number
   return out;
 }
 
-export function markdown(machine: Machine, settings: string, runs: RunResult[], steady: SteadyResult[], workers: number): string {
+export function markdown(machine: Machine, settings: string, runs: RunResult[], steady: SteadyResult[], workers: number, boot: BootResult[] = []): string {
   const lines: string[] = [];
   lines.push('# Reload under load: master-process vs PM2 vs a naive cluster', '');
   lines.push(`- Date: ${machine.date}`);
@@ -147,7 +200,7 @@ export function markdown(machine: Machine, settings: string, runs: RunResult[], 
   lines.push(`- Settings: ${settings}`);
   if (machine.note) lines.push(`- Note: ${machine.note}`);
   lines.push('', 'Columns are explained in [bench/README.md](../README.md). Figures are measured, not asserted.', '');
-  const goalList = goals(runs, steady, workers);
+  const goalList = goals(runs, steady, workers, boot);
   if (goalList.length) {
     lines.push('## Goals (master-process)', '');
     lines.push(table(['goal', 'measured', 'met'], goalList.map((g) => `| ${g.goal} | ${g.measured} | ${g.met === undefined ? '–' : g.met ? 'yes' : '**no**'} |`)), '');
@@ -155,6 +208,18 @@ export function markdown(machine: Machine, settings: string, runs: RunResult[], 
   if (runs.length) {
     lines.push('## Reloads under load', '');
     lines.push(table(RUN_HEADER, runs.map(runRow)), '');
+  }
+  if (runs.length) {
+    lines.push('## Reload breakdown (medians, ms)', '');
+    lines.push('Per slot: the signal → the new worker forked → `online` (its Node process is up) → `listening` → ready → the swap (the old worker leaves rotation) → the old worker drained (its `disconnect`) → the old worker exited. The naive cluster kills the old workers at the signal (no swap, no drain: its `drained → exit` is kill → exit). `reload`: the signal → every old worker gone; `first new response`: the signal → the first response the load client got from a new pid.', '');
+    lines.push(table(BREAKDOWN_HEADER, runs.map(breakdownRow)), '');
+  }
+  if (boot.length) {
+    lines.push('## Worker boot, no load (medians)', '');
+    lines.push('Every variant runs at the same time and is reloaded in turn. Steps in ms per new worker; RSS (VmRSS from /proc) of each new worker a moment after its reload; the root\'s other children are the watchdog\'s reaper.', '');
+    lines.push(table(BOOT_HEADER, boot.map(bootRow)), '');
+    const left = boot.filter((b) => b.leftovers.length);
+    if (left.length) lines.push(`Processes left after stop: ${left.map((b) => `${b.label}: ${b.leftovers.join(' ')}`).join('; ')}`, '');
   }
   if (steady.length) {
     const naive = steady.find((s) => s.label.startsWith('naive'));

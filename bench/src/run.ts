@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, runLoad, sleep, summarize, tempDir, waitUntil, type LatencySummary, type LoadResult } from '@master-process/testkit';
-import { startManager, type Manager, type ManagerOptions, type ReadyMark, type ReloadOutcome } from './managers.js';
+import { startManager, type Manager, type ManagerOptions, type ReadyMark, type ReloadOutcome, type WorkerTimeline } from './managers.js';
 import { cpuShare, RssSampler, watchExits } from './proc.js';
 
 export interface RunOptions {
@@ -41,6 +41,16 @@ export interface FailureGroup {
   lastAfterMs: number;
 }
 
+/**
+ * The steps of a reload, per slot (ms): the signal → the new worker forked → `online` (its Node process is
+ * up) → `listening` → ready → the swap (the old worker retired: out of rotation) → the old one drained
+ * (its cluster `disconnect`) → the old one exited. `firstNew` is per reload: the signal → the first
+ * response from a new pid, as the load client saw it.
+ */
+export const PHASES = ['fork', 'online', 'listening', 'ready', 'swap', 'drain', 'exit'] as const;
+export type Phase = (typeof PHASES)[number];
+export type Breakdown = Partial<Record<Phase, number[]>> & { firstNew?: number };
+
 export interface ReloadReport {
   index: number;
   ok: boolean;
@@ -65,6 +75,7 @@ export interface ReloadReport {
   /** Peak RSS of the whole tree during the reload (bytes) and in workers' worth. */
   peakRss: number;
   peakWorkers: number;
+  breakdown: Breakdown;
 }
 
 /** A reload as the driver saw it: the manager's outcome plus when each old pid was seen gone. */
@@ -123,6 +134,36 @@ function answeredAfter(load: LoadResult, pid: number, after: number): number {
   return n;
 }
 
+/** The signal → the first response from one of `pids` (ms), or undefined if none answered. */
+function firstResponse(load: LoadResult, pids: number[], signalAt: number): number | undefined {
+  const { end, pid } = load.samples;
+  let first = Infinity;
+  for (let i = 0; i < end.length; i++) if (end[i]! < first && pids.includes(pid[i]!)) first = end[i]!;
+  return first === Infinity ? undefined : first - signalAt;
+}
+
+/** The reload's steps, one value per slot that has them (see PHASES); each old worker is matched to its slot's new one. */
+export function breakdown(o: { signalAt: number; oldPids: number[]; newPids: number[] }, timeline: Map<number, WorkerTimeline>): Partial<Record<Phase, number[]>> {
+  const phases: Partial<Record<Phase, number[]>> = {};
+  const add = (phase: Phase, from: number | undefined, to: number | undefined) => {
+    if (from !== undefined && to !== undefined) (phases[phase] ??= []).push(to - from);
+  };
+  for (const pid of o.newPids) {
+    const fresh = timeline.get(pid);
+    if (!fresh) continue;
+    const old = o.oldPids.map((p) => timeline.get(p)).find((t) => t?.slot !== undefined && t.slot === fresh.slot);
+    add('fork', o.signalAt, fresh.fork);
+    add('online', fresh.fork, fresh.online);
+    add('listening', fresh.online, fresh.listening);
+    add('ready', fresh.listening, fresh.ready);
+    // The naive cluster kills the old worker at the signal, before the new one is ready: no swap, no drain.
+    if (old?.retire !== undefined && fresh.ready !== undefined && old.retire >= fresh.ready) add('swap', fresh.ready, old.retire);
+    add('drain', old?.retire, old?.disconnect);
+    add('exit', old?.disconnect ?? old?.retire, old?.exit);
+  }
+  return phases;
+}
+
 export async function run(options: RunOptions): Promise<RunResult> {
   const tmp = tempDir('mp-bench-');
   const configFile = join(tmp.path, 'app.json');
@@ -172,9 +213,10 @@ export async function run(options: RunOptions): Promise<RunResult> {
     const result = await load.done;
     sampler.stop();
     const marks = manager.readyMarks();
+    const timeline = manager.timeline();
     const { leftovers } = await manager.stop();
     manager = undefined;
-    return analyse(options, result, outcomes, marks, sampler, { loadStart, warmupMs, workers, idleCpu, leftovers });
+    return analyse(options, result, outcomes, marks, timeline, sampler, { loadStart, warmupMs, workers, idleCpu, leftovers });
   } finally {
     sampler?.stop();
     if (manager) await manager.stop().catch(() => {});
@@ -187,6 +229,7 @@ function analyse(
   load: LoadResult,
   outcomes: Outcome[],
   marks: Map<number, ReadyMark>,
+  timeline: Map<number, WorkerTimeline>,
   sampler: RssSampler,
   extra: { loadStart: number; warmupMs: number; workers: number; idleCpu?: number; leftovers: number[] },
 ): RunResult {
@@ -260,6 +303,7 @@ function analyse(
       failed: groups.get(k + 1) ? Object.values(groups.get(k + 1)!.kinds).reduce((a, b) => a + b, 0) : 0,
       peakRss: peak?.total ?? 0,
       peakWorkers: peak ? Math.round(((peak.total - peak.root) / workerRss) * 100) / 100 : 0,
+      breakdown: { ...breakdown(o, timeline), ...(o.newPids.length ? { firstNew: firstResponse(load, o.newPids, o.signalAt) } : {}) },
     };
   });
 
