@@ -2,11 +2,11 @@
 // master-process with its worker side off, the drain only, and the defaults. Every manager runs at once
 // and they are reloaded in turn, so drift on a shared machine hits every variant alike. Per variant: the
 // steps of every new worker (fork → online → listening → ready), the reload's duration, and RSS (VmRSS
-// from /proc) of each new worker, of the root and of the root's other children (the watchdog's reaper),
-// read a moment after each reload.
+// from /proc) and CPU time of each new worker, of the root and of the root's other children (the
+// watchdog's reaper), read a moment after each reload.
 import { freePort, sleep, tempDir } from '@master-process/testkit';
 import { startManager, type Manager, type ManagerOptions } from './managers.js';
-import { descendantsOf, rssOf, watchExits } from './proc.js';
+import { cpuTimeMs, descendantsOf, rssOf, watchExits } from './proc.js';
 import { breakdown, type Phase } from './run.js';
 
 export interface BootVariant {
@@ -26,6 +26,8 @@ export interface BootResult {
   forkReady: number[];
   /** Per reload: the signal → every old worker gone and the manager reported it over (ms). */
   reloadMs: number[];
+  /** Per new worker: CPU time (user + system, every thread) it used from its fork to the reading, i.e. its boot (ms; 10 ms ticks). Unlike wall-clock times, it barely depends on what else the machine runs. */
+  cpuMs: number[];
   /** Bytes: each new worker, the root, and the root's children that are not workers (summed), at each reading. */
   rss: { worker: number[]; root: number[]; other: number[] };
   /** Pids of the manager (root, workers, any other child) still running after its stop. */
@@ -41,7 +43,7 @@ export async function runBoot(variants: BootVariant[], reloads: number, settleMs
       running.push({
         variant,
         manager,
-        result: { label: variant.label, kind: variant.manager.kind, workers: variant.manager.workers, reloads: 0, phases: {}, forkReady: [], reloadMs: [], rss: { worker: [], root: [], other: [] }, leftovers: [] },
+        result: { label: variant.label, kind: variant.manager.kind, workers: variant.manager.workers, reloads: 0, phases: {}, forkReady: [], reloadMs: [], cpuMs: [], rss: { worker: [], root: [], other: [] }, leftovers: [] },
       });
     }
     for (let i = 0; i < reloads; i++) {
@@ -66,6 +68,10 @@ export async function runBoot(variants: BootVariant[], reloads: number, settleMs
         await sleep(settleMs);
         const workers = manager.workerPids();
         for (const pid of workers) result.rss.worker.push(rssOf(pid));
+        for (const pid of outcome.newPids) {
+          const cpu = cpuTimeMs(pid);
+          if (cpu !== undefined) result.cpuMs.push(cpu);
+        }
         result.rss.root.push(rssOf(manager.rootPid));
         const others = descendantsOf(manager.rootPid).filter((pid) => !workers.includes(pid));
         result.rss.other.push(others.reduce((sum, pid) => sum + rssOf(pid), 0));

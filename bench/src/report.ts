@@ -74,23 +74,35 @@ const mbOf = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 
 export const BREAKDOWN_HEADER = ['scenario', 'manager', 'reloads', ...PHASES.map((p) => PHASE_LABEL[p]), 'reload', 'first new response'];
 
-/** Medians over every slot of every reload of a run (ms); `first new response` is one figure per reload. */
-export function breakdownRow(r: RunResult): string {
-  const phase = (p: Phase) => medianOr(r.reloads.flatMap((x) => x.breakdown[p] ?? []));
-  const firstNew = r.reloads.map((x) => x.breakdown.firstNew).filter((x): x is number => x !== undefined);
-  const durations = r.reloads.map((x) => x.durationMs).filter((d): d is number => d !== null);
-  return `| ${[r.scenario, r.label, String(r.reloads.length), ...PHASES.map(phase), medianOr(durations), medianOr(firstNew)].join(' | ')} |`;
+/** Medians over every slot of every reload of the runs of one scenario and manager (ms); `first new response` is one figure per reload. */
+export function breakdownRow(group: RunResult[]): string {
+  const reloads = group.flatMap((r) => r.reloads);
+  const phase = (p: Phase) => medianOr(reloads.flatMap((x) => x.breakdown[p] ?? []));
+  const firstNew = reloads.map((x) => x.breakdown.firstNew).filter((x): x is number => x !== undefined);
+  const durations = reloads.map((x) => x.durationMs).filter((d): d is number => d !== null);
+  const runs = group.length > 1 ? ` (${group.length} runs)` : '';
+  return `| ${[group[0]!.scenario, group[0]!.label, `${reloads.length}${runs}`, ...PHASES.map(phase), medianOr(durations), medianOr(firstNew)].join(' | ')} |`;
+}
+
+/** Runs grouped by scenario and manager, in the order they first ran. */
+function byScenarioAndManager(runs: RunResult[]): RunResult[][] {
+  const groups = new Map<string, RunResult[]>();
+  for (const r of runs) {
+    const key = `${r.scenario}\0${r.label}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  return [...groups.values()];
 }
 
 const firstNewOf = (r: RunResult) => r.reloads.map((x) => x.breakdown.firstNew).filter((x): x is number => x !== undefined);
 
-export const BOOT_HEADER = ['variant', 'reloads', 'fork → online', 'online → listening', 'listening → ready', 'fork → ready', 'reload', 'RSS per worker MB', 'root RSS MB', "root's other children RSS MB"];
+export const BOOT_HEADER = ['variant', 'reloads', 'fork → online', 'online → listening', 'listening → ready', 'fork → ready', 'reload', 'CPU ms per worker', 'RSS per worker MB', 'root RSS MB', "root's other children RSS MB"];
 
 /** Medians: steps in ms per new worker, reload in ms, RSS in MB. */
 export function bootRow(b: BootResult): string {
   const phase = (p: Phase) => medianOr(b.phases[p] ?? []);
   const rss = (xs: number[]) => (xs.length ? mbOf(median(xs)) : '–');
-  return `| ${[b.label, String(b.reloads), phase('online'), phase('listening'), phase('ready'), medianOr(b.forkReady), medianOr(b.reloadMs), rss(b.rss.worker), rss(b.rss.root), rss(b.rss.other)].join(' | ')} |`;
+  return `| ${[b.label, String(b.reloads), phase('online'), phase('listening'), phase('ready'), medianOr(b.forkReady), medianOr(b.reloadMs), medianOr(b.cpuMs), rss(b.rss.worker), rss(b.rss.root), rss(b.rss.other)].join(' | ')} |`;
 }
 
 export const STEADY_HEADER = ['manager', 'req/s (median of rounds)', 'rounds', '× naive cluster', 'p99 ms', 'tree RSS MB', 'master idle CPU (% of a core)'];
@@ -149,16 +161,18 @@ export function goals(runs: RunResult[], steady: SteadyResult[], workers: number
       met: worst ? worst.x <= 1.5 : undefined,
     });
   }
-  // Side by side in one run: each scenario where both the default master-process and the naive cluster ran.
+  // Side by side in one run: each scenario where both the default master-process and the naive cluster ran
+  // (the medians of every reload of every round).
   const pairs = [...new Set(runs.map((r) => r.scenario))].flatMap((scenario) => {
-    const mine = runs.find((r) => r.scenario === scenario && r.kind === 'master-process' && r.label === 'master-process');
-    const theirs = runs.find((r) => r.scenario === scenario && r.kind === 'naive');
-    return mine && theirs && firstNewOf(mine).length && firstNewOf(theirs).length ? [{ scenario, mine: median(firstNewOf(mine)), theirs: median(firstNewOf(theirs)) }] : [];
+    const firstNew = (match: (r: RunResult) => boolean) => runs.filter((r) => r.scenario === scenario && match(r)).flatMap(firstNewOf);
+    const mine = firstNew((r) => r.kind === 'master-process' && r.label === 'master-process');
+    const theirs = firstNew((r) => r.kind === 'naive');
+    return mine.length && theirs.length ? [{ scenario, mine: median(mine), theirs: median(theirs), n: [mine.length, theirs.length] }] : [];
   });
   if (pairs.length) {
     out.push({
       goal: 'time to first response from new code ≤ 1.1 × the naive cluster\'s (medians of the reloads, same scenario, same run)',
-      measured: pairs.map((p) => `${p.scenario}: ${ms(p.mine)} vs ${ms(p.theirs)} ms (${(p.mine / p.theirs).toFixed(2)}×)`).join('; '),
+      measured: pairs.map((p) => `${p.scenario}: ${ms(p.mine)} vs ${ms(p.theirs)} ms (${(p.mine / p.theirs).toFixed(2)}×, ${p.n[0]} and ${p.n[1]} reloads)`).join('; '),
       met: pairs.every((p) => p.mine <= 1.1 * p.theirs),
     });
   }
@@ -212,11 +226,11 @@ export function markdown(machine: Machine, settings: string, runs: RunResult[], 
   if (runs.length) {
     lines.push('## Reload breakdown (medians, ms)', '');
     lines.push('Per slot: the signal → the new worker forked → `online` (its Node process is up) → `listening` → ready → the swap (the old worker leaves rotation) → the old worker drained (its `disconnect`) → the old worker exited. The naive cluster kills the old workers at the signal (no swap, no drain: its `drained → exit` is kill → exit). `reload`: the signal → every old worker gone; `first new response`: the signal → the first response the load client got from a new pid.', '');
-    lines.push(table(BREAKDOWN_HEADER, runs.map(breakdownRow)), '');
+    lines.push(table(BREAKDOWN_HEADER, byScenarioAndManager(runs).map(breakdownRow)), '');
   }
   if (boot.length) {
     lines.push('## Worker boot, no load (medians)', '');
-    lines.push('Every variant runs at the same time and is reloaded in turn. Steps in ms per new worker; RSS (VmRSS from /proc) of each new worker a moment after its reload; the root\'s other children are the watchdog\'s reaper.', '');
+    lines.push('Every variant runs at the same time and is reloaded in turn. Steps in ms per new worker (wall clock: on a busy machine they follow its load); CPU time (user + system, every thread, 10 ms ticks) and RSS (VmRSS from /proc) of each new worker half a second after its reload; the root\'s other children are the watchdog\'s reaper.', '');
     lines.push(table(BOOT_HEADER, boot.map(bootRow)), '');
     const left = boot.filter((b) => b.leftovers.length);
     if (left.length) lines.push(`Processes left after stop: ${left.map((b) => `${b.label}: ${b.leftovers.join(' ')}`).join('; ')}`, '');
