@@ -207,14 +207,14 @@ function protocolPlan(s: Settings): ProtocolRunOptions[] {
   return runs;
 }
 
-/** The boot scenario's variants: the naive cluster, then master-process with less and more of its worker side. */
+/** The boot scenario's variants: the naive cluster (plain workers: no preload), then master-process with less and more of its worker side. */
 function bootVariants(s: Settings): BootVariant[] {
   const base = { workers: s.workers, app: {}, verbose: s.verbose };
   const variants: BootVariant[] = [];
   if (s.managers.includes('naive')) variants.push({ label: label('naive'), manager: { ...base, kind: 'naive' } });
   if (s.managers.includes('master-process')) {
     variants.push(
-      { label: 'master-process, no worker side (drain: false, watchdog: false)', manager: { ...base, kind: 'master-process', masterOptions: { drain: false, watchdog: false } } },
+      { label: 'master-process, drain: false, watchdog: false', manager: { ...base, kind: 'master-process', masterOptions: { drain: false, watchdog: false } } },
       { label: 'master-process, drain only (watchdog: false)', manager: { ...base, kind: 'master-process', masterOptions: { watchdog: false } } },
       { label: 'master-process, defaults (drain + watchdog)', manager: { ...base, kind: 'master-process' } },
       // The former design, for comparison: a watchdog thread in every worker (drain on, reaper off).

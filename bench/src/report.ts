@@ -161,9 +161,9 @@ export function goals(runs: RunResult[], steady: SteadyResult[], workers: number
       met: worst ? worst.x <= 1.5 : undefined,
     });
   }
-  // Side by side in one run: each scenario where both the default master-process and the naive cluster ran
-  // (the medians of every reload of every round).
-  const pairs = [...new Set(runs.map((r) => r.scenario))].flatMap((scenario) => {
+  // Judged where the two ran side by side, at the same instants: the first-response scenario (the medians of
+  // every reload of every round). Other scenarios run one manager at a time: see the breakdown table.
+  const pairs = ['first-response'].flatMap((scenario) => {
     const firstNew = (match: (r: RunResult) => boolean) => runs.filter((r) => r.scenario === scenario && match(r)).flatMap(firstNewOf);
     const mine = firstNew((r) => r.kind === 'master-process' && r.label === 'master-process');
     const theirs = firstNew((r) => r.kind === 'naive');
@@ -171,18 +171,19 @@ export function goals(runs: RunResult[], steady: SteadyResult[], workers: number
   });
   if (pairs.length) {
     out.push({
-      goal: 'time to first response from new code ≤ 1.1 × the naive cluster\'s (medians of the reloads, same scenario, same run)',
+      goal: 'time to first response from new code ≤ 1.1 × the naive cluster\'s (first-response scenario: a short boot, keep-alive load, the two side by side; medians of the reloads)',
       measured: pairs.map((p) => `${p.scenario}: ${ms(p.mine)} vs ${ms(p.theirs)} ms (${(p.mine / p.theirs).toFixed(2)}×, ${p.n[0]} and ${p.n[1]} reloads)`).join('; '),
       met: pairs.every((p) => p.mine <= 1.1 * p.theirs),
     });
   }
-  const plain = boot.find((b) => b.label.includes('no worker side'));
+  // A plain worker: the naive cluster's, the same app with no preload at all.
+  const plain = boot.find((b) => b.kind === 'naive');
   const full = boot.find((b) => b.label.includes('defaults'));
   if (plain?.rss.worker.length && full?.rss.worker.length) {
     const extra = (median(full.rss.worker) - median(plain.rss.worker)) / 2 ** 20;
     const reaper = full.rss.other.length ? median(full.rss.other) / 2 ** 20 : 0;
     out.push({
-      goal: 'RSS per worker with the worker side (drain + watchdog) ≤ 2 MB over a plain worker (boot scenario, medians)',
+      goal: 'RSS per worker with the preload (defaults: drain + watchdog) ≤ 2 MB over a plain worker (the naive cluster\'s; boot scenario, medians)',
       measured: `${extra >= 0 ? '+' : ''}${extra.toFixed(1)} MB (${mbOf(median(full.rss.worker))} vs ${mbOf(median(plain.rss.worker))} MB); the watchdog's one reaper per master: ${reaper.toFixed(1)} MB`,
       met: extra <= 2,
     });
