@@ -5,15 +5,20 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { runBoot, type BootResult, type BootVariant } from './boot.js';
 import { benchDir, monitorEntry, type ManagerOptions } from './managers.js';
 import { PROTOCOLS, protocolsMarkdown, runProtocol, type Protocol, type ProtocolResult, type ProtocolRunOptions } from './protocols.js';
-import { markdown, runRow, type Machine, type SteadyResult } from './report.js';
+import { bootRow, markdown, runRow, type Machine, type SteadyResult } from './report.js';
 import { restartSection, runRestarts, type RestartResult } from './restart.js';
-import { run, type RunOptions, type RunResult } from './run.js';
+import { run, runTogether, type RunOptions, type RunResult } from './run.js';
 
-const SCENARIOS = ['keep-alive', 'no-keep-alive', 'slow', 'concurrency-1', 'failing-boot', 'master-restart', 'steady', ...PROTOCOLS] as const;
-const MANAGERS = ['master-process', 'master-process-helper', 'pm2', 'naive'] as const;
+const SCENARIOS = ['keep-alive', 'no-keep-alive', 'first-response', 'slow', 'concurrency-1', 'failing-boot', 'boot', 'master-restart', 'steady', ...PROTOCOLS] as const;
+// `master-process-thread` (the watchdog as a thread in every worker, the design before issue 11 §5) runs only when asked for.
+const MANAGERS = ['master-process', 'master-process-helper', 'pm2', 'naive', 'master-process-thread'] as const;
+const DEFAULT_MANAGERS = MANAGERS.filter((id) => id !== 'master-process-thread');
+const THREAD_PRELOAD = fileURLToPath(new URL('./watchdog-thread.cjs', import.meta.url));
 type Scenario = (typeof SCENARIOS)[number];
 type ManagerId = (typeof MANAGERS)[number];
 
@@ -27,12 +32,16 @@ const HELP = `Usage: node --import tsx src/bench.ts [options]   (or: pnpm --filt
   --slow-duration S       seconds of load in the slow scenario (default 24)
   --boot-delay MS         boot delay in the slow scenario (default 2000)
   --request-delay MS      per-request delay in the slow scenario (default 50)
+  --first-boot-delay MS   boot delay in the first-response scenario (default 300)
+  --first-rounds N        rounds of the first-response scenario, its managers side by side (default 3)
+  --boot-reloads N        reloads per variant in the boot scenario (no load; default 6)
   --steady-duration S     seconds of load per steady-state round (default 8)
   --steady-rounds N       steady-state rounds per manager, interleaved; the median counts (default 3)
   --protocol-clients N    WebSocket / SSE clients, HTTP/2 sessions in the websocket, sse, h2c scenarios (default 8)
   --idle S                seconds the master's idle CPU is measured, per steady round (default 4)
   --scenarios a,b         subset of: ${SCENARIOS.join(', ')}
   --managers a,b          subset of: ${MANAGERS.join(', ')}
+                          (default: all but master-process-thread, the former watchdog design, run only when named)
   --out DIR               where latest.md / latest.jsonl go (default bench/results)
   --note TEXT             a line for the report (e.g. "shared machine")
   --verbose               print the managers' output
@@ -46,6 +55,7 @@ function settingsFromArgs(argv: string[]) {
       quick: { type: 'boolean' }, verbose: { type: 'boolean' }, help: { type: 'boolean' },
       workers: { type: 'string' }, connections: { type: 'string' }, duration: { type: 'string' }, reloads: { type: 'string' },
       'slow-duration': { type: 'string' }, 'boot-delay': { type: 'string' }, 'request-delay': { type: 'string' },
+      'first-boot-delay': { type: 'string' }, 'first-rounds': { type: 'string' }, 'boot-reloads': { type: 'string' },
       'steady-duration': { type: 'string' }, 'steady-rounds': { type: 'string' }, idle: { type: 'string' }, 'protocol-clients': { type: 'string' },
       scenarios: { type: 'string' }, managers: { type: 'string' }, out: { type: 'string' }, note: { type: 'string' },
     },
@@ -62,8 +72,8 @@ function settingsFromArgs(argv: string[]) {
     if (!Number.isFinite(n) || n < min) throw new Error(`--${name}: expected a number ≥ ${min}, got ${JSON.stringify(raw)}`);
     return n;
   };
-  const list = <T extends string>(name: string, raw: string | undefined, accepted: readonly T[]): T[] => {
-    if (!raw) return [...accepted];
+  const list = <T extends string>(name: string, raw: string | undefined, accepted: readonly T[], fallback: readonly T[] = accepted): T[] => {
+    if (!raw) return [...fallback];
     const picked = raw.split(',').map((s) => s.trim()).filter(Boolean);
     for (const p of picked) if (!accepted.includes(p as T)) throw new Error(`--${name}: unknown "${p}". Accepted: ${accepted.join(', ')}`);
     return picked as T[];
@@ -78,12 +88,15 @@ function settingsFromArgs(argv: string[]) {
     slowDurationMs: number('slow-duration', values['slow-duration'], 'BENCH_SLOW_DURATION', quick ? 10 : 24, 1) * 1000,
     bootDelay: number('boot-delay', values['boot-delay'], 'BENCH_BOOT_DELAY', 2000),
     requestDelay: number('request-delay', values['request-delay'], 'BENCH_REQUEST_DELAY', 50),
+    firstBootDelay: number('first-boot-delay', values['first-boot-delay'], 'BENCH_FIRST_BOOT_DELAY', 300),
+    firstRounds: number('first-rounds', values['first-rounds'], 'BENCH_FIRST_ROUNDS', quick ? 1 : 3, 1),
+    bootReloads: number('boot-reloads', values['boot-reloads'], 'BENCH_BOOT_RELOADS', quick ? 3 : 6, 1),
     steadyDurationMs: number('steady-duration', values['steady-duration'], 'BENCH_STEADY_DURATION', quick ? 3 : 8, 1) * 1000,
     steadyRounds: number('steady-rounds', values['steady-rounds'], 'BENCH_STEADY_ROUNDS', quick ? 1 : 3, 1),
     idleMs: number('idle', values.idle, 'BENCH_IDLE', quick ? 2 : 4, 0) * 1000,
     protocolClients: number('protocol-clients', values['protocol-clients'], 'BENCH_PROTOCOL_CLIENTS', 8, 1),
     scenarios: list('scenarios', values.scenarios ?? process.env.BENCH_SCENARIOS, SCENARIOS),
-    managers: list('managers', values.managers ?? process.env.BENCH_MANAGERS, MANAGERS),
+    managers: list('managers', values.managers ?? process.env.BENCH_MANAGERS, MANAGERS, DEFAULT_MANAGERS),
     out: values.out ?? join(benchDir, 'results'),
     note: values.note ?? process.env.BENCH_NOTE,
   };
@@ -106,6 +119,7 @@ function label(id: ManagerId | 'master-process-c1'): string {
   switch (id) {
     case 'master-process': return 'master-process';
     case 'master-process-helper': return 'master-process + drain helper';
+    case 'master-process-thread': return 'master-process, a watchdog thread per worker (the former design)';
     case 'master-process-c1': return 'master-process, reload.concurrency 1';
     case 'pm2': return `PM2 ${pm2Version()} cluster, pm2 reload`;
     case 'naive': return 'naive cluster (kill + re-fork)';
@@ -117,18 +131,22 @@ function managerOptions(id: ManagerId | 'master-process-c1', s: Settings, app: M
   switch (id) {
     case 'master-process': return { ...base, kind: 'master-process' };
     case 'master-process-helper': return { ...base, kind: 'master-process', app: { ...app, helper: true } };
+    // Drain on, reaper off, and in every worker the thread the watchdog used to be.
+    case 'master-process-thread': return { ...base, kind: 'master-process', masterOptions: { watchdog: false, execArgv: ['--require', THREAD_PRELOAD] } };
     case 'master-process-c1': return { ...base, kind: 'master-process', concurrency: 1 };
     case 'pm2': return { ...base, kind: 'pm2' };
     case 'naive': return { ...base, kind: 'naive' };
   }
 }
 
-/** The runs of the matrix, in order. */
-function plan(s: Settings): RunOptions[] {
-  const runs: RunOptions[] = [];
+/** The runs of the matrix, in order; the runs of one group run at the same time (side by side). */
+function plan(s: Settings): RunOptions[][] {
+  const groups: RunOptions[][] = [];
   const common = { connections: s.connections, reloads: s.reloads, durationMs: s.durationMs };
+  const options = (scenario: Scenario, id: ManagerId | 'master-process-c1', app: ManagerOptions['app'], extra: Partial<RunOptions>): RunOptions =>
+    ({ scenario, label: label(id), manager: managerOptions(id, s, app), keepAlive: true, ...common, ...extra });
   const add = (scenario: Scenario, ids: (ManagerId | 'master-process-c1')[], app: ManagerOptions['app'], extra: Partial<RunOptions> = {}) => {
-    for (const id of ids) runs.push({ scenario, label: label(id), manager: managerOptions(id, s, app), keepAlive: true, ...common, ...extra });
+    for (const id of ids) groups.push([options(scenario, id, app, extra)]);
   };
   const all = s.managers;
   const mp = s.managers.includes('master-process');
@@ -140,6 +158,14 @@ function plan(s: Settings): RunOptions[] {
       case 'no-keep-alive':
         add(scenario, all, {}, { keepAlive: false });
         break;
+      case 'first-response': {
+        // The issue's setup for "time to first response from new code": a short boot, keep-alive load. The
+        // managers run at the same time, each with its own load, and reload at the same instants: on a
+        // shared machine every one of them sees the same moments. (PM2, one worker at a time, is left out.)
+        const ids = all.filter((id) => id === 'master-process' || id === 'master-process-thread' || id === 'naive');
+        for (let round = 0; round < s.firstRounds && ids.length; round++) groups.push(ids.map((id) => options(scenario, id, { bootDelay: s.firstBootDelay }, {})));
+        break;
+      }
       case 'slow':
         add(scenario, all, { bootDelay: s.bootDelay, requestDelay: s.requestDelay }, { durationMs: s.slowDurationMs, warmupMs: 1000 });
         break;
@@ -153,6 +179,7 @@ function plan(s: Settings): RunOptions[] {
         add(scenario, all.filter((id) => id !== 'master-process-helper'), {}, { reloads: 1, failingBoot: true, durationMs: Math.max(s.durationMs, s.quick ? 12_000 : 20_000) });
         break;
       case 'master-restart':
+      case 'boot':
       case 'steady':
       case 'websocket':
       case 'sse':
@@ -160,7 +187,7 @@ function plan(s: Settings): RunOptions[] {
         break;
     }
   }
-  return runs;
+  return groups;
 }
 
 /** The long-lived-connection runs: master-process (for WebSocket with each recipe) and PM2, on the same app. */
@@ -180,6 +207,23 @@ function protocolPlan(s: Settings): ProtocolRunOptions[] {
     for (const [id, name, env] of rows) runs.push({ protocol, label: name, manager: managerOptions(id, s, { env }), ...common });
   }
   return runs;
+}
+
+/** The boot scenario's variants: the naive cluster (plain workers: no preload), then master-process with less and more of its worker side. */
+function bootVariants(s: Settings): BootVariant[] {
+  const base = { workers: s.workers, app: {}, verbose: s.verbose };
+  const variants: BootVariant[] = [];
+  if (s.managers.includes('naive')) variants.push({ label: label('naive'), manager: { ...base, kind: 'naive' } });
+  if (s.managers.includes('master-process')) {
+    variants.push(
+      { label: 'master-process, drain: false, watchdog: false', manager: { ...base, kind: 'master-process', masterOptions: { drain: false, watchdog: false } } },
+      { label: 'master-process, drain only (watchdog: false)', manager: { ...base, kind: 'master-process', masterOptions: { watchdog: false } } },
+      { label: 'master-process, defaults (drain + watchdog)', manager: { ...base, kind: 'master-process' } },
+      // The former design, for comparison: a watchdog thread in every worker (drain on, reaper off).
+      { label: label('master-process-thread'), manager: managerOptions('master-process-thread', s, {}) },
+    );
+  }
+  return variants;
 }
 
 async function steadyRuns(s: Settings, emit: (r: RunResult) => void): Promise<SteadyResult[]> {
@@ -218,14 +262,16 @@ async function main(): Promise<void> {
     process.stdout.write(`${line}\n`);
     if (r.scenario !== 'steady') process.stdout.write(`${runRow(r)}\n`);
   };
-  for (const options of plan(s)) {
-    process.stderr.write(`bench: ${options.scenario} / ${options.label} ...\n`);
+  for (const group of plan(s)) {
+    const name = `${group[0]!.scenario} / ${group.map((o) => o.label).join(' + ')}`;
+    process.stderr.write(`bench: ${name}${group.length > 1 ? ' (at the same time)' : ''} ...\n`);
     try {
-      const r = await run(options);
-      runs.push(r);
-      emit(r);
+      for (const r of await runTogether(group)) {
+        runs.push(r);
+        emit(r);
+      }
     } catch (error) {
-      const text = `${options.scenario} / ${options.label}: ${(error as Error).message}`;
+      const text = `${name}: ${(error as Error).message}`;
       errors.push(text);
       process.stderr.write(`bench: run failed: ${text}\n`);
     }
@@ -261,6 +307,19 @@ async function main(): Promise<void> {
       }
     }
   }
+  let boot: BootResult[] = [];
+  if (s.scenarios.includes('boot') && bootVariants(s).length) {
+    process.stderr.write('bench: boot (no load) ...\n');
+    try {
+      boot = await runBoot(bootVariants(s), s.bootReloads);
+      for (const b of boot) {
+        jsonl.push(JSON.stringify({ scenario: 'boot', ...b }));
+        process.stdout.write(`${bootRow(b)}\n`);
+      }
+    } catch (error) {
+      errors.push(`boot: ${(error as Error).message}`);
+    }
+  }
   let steady: SteadyResult[] = [];
   if (s.scenarios.includes('steady')) {
     process.stderr.write('bench: steady state ...\n');
@@ -281,8 +340,8 @@ async function main(): Promise<void> {
     command: `cd bench && node --import tsx src/bench.ts ${process.argv.slice(2).map(quote).join(' ')}`.trim(),
     ...(s.note ? { note: s.note } : {}),
   };
-  const settings = `${s.workers} workers, ${s.connections} connections, ${s.durationMs / 1000} s per run, ${s.reloads} reloads per run; slow: ${s.bootDelay} ms boot + ${s.requestDelay} ms per request over ${s.slowDurationMs / 1000} s; steady: ${s.steadyRounds} round(s) of ${s.steadyDurationMs / 1000} s, idle CPU over ${s.idleMs / 1000} s; total ${((Date.now() - startedAt) / 1000).toFixed(0)} s`;
-  let report = markdown(machine, settings, runs, steady, s.workers);
+  const settings = `${s.workers} workers, ${s.connections} connections, ${s.durationMs / 1000} s per run, ${s.reloads} reloads per run; first-response: ${s.firstBootDelay} ms boot, ${s.firstRounds} interleaved round(s); slow: ${s.bootDelay} ms boot + ${s.requestDelay} ms per request over ${s.slowDurationMs / 1000} s; boot: ${s.bootReloads} reloads per variant, no load; steady: ${s.steadyRounds} round(s) of ${s.steadyDurationMs / 1000} s, idle CPU over ${s.idleMs / 1000} s; total ${((Date.now() - startedAt) / 1000).toFixed(0)} s`;
+  let report = markdown(machine, settings, runs, steady, s.workers, boot);
   if (protocolResults.length) {
     report += `\n${protocolsMarkdown(protocolResults, `${s.workers} workers, ${s.protocolClients} clients (HTTP/2: sessions of 4 concurrent streams), ${s.reloads} reloads one after the other, 1 s apart`)}\n`;
   }

@@ -8,7 +8,7 @@ import {
   fixtures, freePort, runLoad, sleep, startMaster, tempDir,
   type LoadResult, type MasterEvent, type MasterHandle, type MasterSpec,
 } from '@master-process/testkit';
-import { isRunning, parentOf } from './proc.js';
+import { childrenOf, isRunning, parentOf } from './proc.js';
 
 /** Where core resolves (the bench package), and where every plugin resolves (the umbrella package). */
 export const CORE_CWD = fileURLToPath(new URL('..', import.meta.url));
@@ -166,14 +166,16 @@ export class FaultContext {
    */
   async audit(handle: MasterHandle, options: { socketPath?: string; exitProcess?: boolean } = {}): Promise<void> {
     const gone = () => handle.child.exitCode !== null || handle.child.signalCode !== null;
+    // Every child of the master, not only the workers it forked: the watchdog's reaper must go too.
+    const children = gone() ? [] : childrenOf(handle.pid);
     if (!gone()) handle.signal('SIGTERM');
     const stoppedBy = Date.now() + KILL_TIMEOUT + 2 * 2000 + EXIT_GRACE + 10_000;
     while (!gone() && Date.now() < stoppedBy) await Promise.race([handle.exited, sleep(200)]);
     const exitedAlone = gone();
     const resources = handle.events.filter((e) => e.ev === 'fault:resources').at(-1)?.args?.[0] as string[] | undefined;
     const timers = options.exitProcess ? 'n/a' : exitedAlone ? '' : `loop held after stop: ${resources?.join(', ') || 'unknown'}`;
-    // Workers may outlive a killed master by the watchdog's period; give them the kill timeout and more.
-    const pids = [handle.pid, ...handle.pids];
+    // Workers may outlive a killed master for a moment (until their IPC channel closes, or the reaper kills a blocked one); give them the kill timeout and more.
+    const pids = [...new Set([handle.pid, ...handle.pids, ...children])];
     const deadline = Date.now() + KILL_TIMEOUT + 5000;
     while (pids.some(isRunning) && Date.now() < deadline) await sleep(100);
     const processes = pids.filter(isRunning);
@@ -186,7 +188,7 @@ export class FaultContext {
     add(this.leftovers.orphans, orphans);
     add(this.leftovers.sockets, sockets);
     if (timers) this.leftovers.timers = [this.leftovers.timers, timers].filter(Boolean).join('; ');
-    this.check('every process the master forked is gone after stop', processes.length === 0, processes.join(' '));
+    this.check('every process the master started (workers, the watchdog\'s reaper) is gone after stop', processes.length === 0, processes.join(' '));
     this.check('no listener or socket file left', sockets.length === 0, sockets.join(' '));
     if (!options.exitProcess) this.check('the stopped master exits on its own (no timer, socket or watcher left)', exitedAlone, timers);
     await handle.cleanup();

@@ -3,7 +3,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { sleep, within, type MasterEvent, type MasterHandle } from '@master-process/testkit';
 import { census, eventually, KILL_TIMEOUT, settled, since, W, type Fault, type FaultContext } from './faults-kit.js';
-import { isRunning } from './proc.js';
+import { childrenOf, isRunning } from './proc.js';
 
 /** One request on its own connection; resolves with the body, or the error (never rejects). */
 export function get(port: number, path: string, timeout = 10_000): Promise<{ status?: number; body: string; error?: string }> {
@@ -190,14 +190,15 @@ export const workerFaults: Fault[] = [
       const [blocked] = await takeWorkers(h, ctx.port, '/block', 'block', 1);
       await sleep(500); // the app starts its endless loop 10 ms after it answers
       const pids = [...h.pids];
+      const reapers = childrenOf(h.pid).filter((pid) => !h.pids.has(pid));
       const killedAt = Date.now();
       process.kill(h.pid, 'SIGKILL');
       await h.exited;
       // Nobody listens any more: what counts is the requests in flight when the master died.
       const stopping = ctx.stopLoad();
       const goneAt = new Map<number, number>();
-      while (goneAt.size < pids.length && Date.now() - killedAt < 30_000) {
-        for (const pid of pids) if (!goneAt.has(pid) && !isRunning(pid)) goneAt.set(pid, Date.now() - killedAt);
+      while (goneAt.size < pids.length + reapers.length && Date.now() - killedAt < 30_000) {
+        for (const pid of [...pids, ...reapers]) if (!goneAt.has(pid) && !isRunning(pid)) goneAt.set(pid, Date.now() - killedAt);
         await sleep(20);
       }
       await stopping;
@@ -205,6 +206,7 @@ export const workerFaults: Fault[] = [
       ctx.figures.blockedGoneMs = goneAt.get(blocked!) ?? -1;
       ctx.figures.othersGoneMs = pids.filter((p) => p !== blocked).map((p) => goneAt.get(p) ?? -1).join('/');
       ctx.check('every worker is gone (the blocked one too)', left.length === 0 && blocked !== undefined, `left: ${left}`);
+      ctx.check('the watchdog\'s reaper (one per master) is gone too', reapers.length === 1 && reapers.every((pid) => goneAt.has(pid)), `reapers: ${reapers}`);
       const firstFailed = ctx.failed;
       await ctx.audit(h, { exitProcess: true });
 
@@ -214,7 +216,7 @@ export const workerFaults: Fault[] = [
       await sleep(1500);
       await ctx.stopLoad();
       ctx.check('a restarted master starts and serves on the same port with 0 failed requests', ctx.failed === firstFailed && ctx.loads.at(-1)!.ok > 0, JSON.stringify(ctx.loads.at(-1)!.failures));
-      ctx.note(`after the master's death: blocked worker gone in ${ctx.figures.blockedGoneMs} ms (watchdog), others in ${ctx.figures.othersGoneMs} ms (IPC disconnect); failed requests are those in flight when the master died; the restarted master served ${ctx.loads.at(-1)!.ok} with 0 failed`);
+      ctx.note(`after the master's death: blocked worker gone in ${ctx.figures.blockedGoneMs} ms (the watchdog's reaper), others in ${ctx.figures.othersGoneMs} ms (IPC disconnect); failed requests are those in flight when the master died; the restarted master served ${ctx.loads.at(-1)!.ok} with 0 failed`);
       await ctx.audit(again);
     },
   },

@@ -12,7 +12,7 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fixtures, sleep, startMaster, within, type MasterHandle } from '@master-process/testkit';
+import { fixtures, sleep, startMaster, within, type MasterEvent, type MasterHandle } from '@master-process/testkit';
 import { childrenOf, descendantsOf, survivors, whenGone } from './proc.js';
 
 export const benchDir = fileURLToPath(new URL('..', import.meta.url));
@@ -77,6 +77,28 @@ export interface ReadyMark {
   t: number;
 }
 
+/**
+ * When each step of a worker's life happened (epoch ms, the manager's clock; one machine, one clock), as far
+ * as the manager tells: the reload breakdown is made of these.
+ */
+export interface WorkerTimeline {
+  pid: number;
+  slot?: number;
+  /** `cluster.fork()` returned. */
+  fork?: number;
+  /** The cluster `online`: the worker's Node process is up and about to load the app. */
+  online?: number;
+  /** The worker's first `listening`. */
+  listening?: number;
+  /** master-process: `worker:ready` (its slot may swap now); the others: its `listening`. */
+  ready?: number;
+  /** The swap, on the old worker: master-process `worker:retire` (out of rotation); naive: killed at the reload's start. */
+  retire?: number;
+  /** master-process: the cluster `disconnect` of a retiring worker (its servers drained, its IPC channel closed). */
+  disconnect?: number;
+  exit?: number;
+}
+
 export interface Manager {
   readonly kind: ManagerKind;
   /** The process that owns the workers: master, PM2 daemon, cluster primary. */
@@ -89,6 +111,8 @@ export interface Manager {
    * starts routing to it and retires the old one), for PM2 and the naive cluster the app's `listening`.
    */
   readyMarks(): Map<number, ReadyMark>;
+  /** Every worker's timeline, by pid (empty where the manager tells nothing: PM2). */
+  timeline(): Map<number, WorkerTimeline>;
   /** Graceful stop, then checks that no process it ever ran is left (survivors are SIGKILLed by pid). */
   stop(): Promise<{ leftovers: number[] }>;
   /** Workers the manager reported it had to SIGKILL (master-process's `worker:exit` `killed`); undefined when it does not say. */
@@ -217,18 +241,20 @@ async function startMasterProcess(options: ManagerOptions): Promise<Manager> {
     throw error;
   }
   const rootPid = handle.pid;
+  // Workers are the children the master forked: with its watchdog on, the master has one more child (the reaper).
+  const workerPids = () => childrenOf(rootPid).filter((pid) => handle.pids.has(pid));
   return {
     kind: 'master-process',
     rootPid,
-    workerPids: () => childrenOf(rootPid),
+    workerPids,
     async reload() {
-      const oldPids = childrenOf(rootPid);
+      const oldPids = workerPids();
       const since = handle.mark();
       const signalAt = Date.now();
       handle.signal('SIGHUP');
       const end = await handle.until('reload:done or reload:failed', () =>
         handle.events.slice(since).find((e) => e.ev === 'reload:done' || e.ev === 'reload:failed'), 180_000);
-      const newPids = childrenOf(rootPid).filter((pid) => !oldPids.includes(pid));
+      const newPids = workerPids().filter((pid) => !oldPids.includes(pid));
       return { signalAt, reportedAt: end.t, ok: end.ev === 'reload:done', error: end.args?.[0]?.error?.message, oldPids, newPids };
     },
     readyMarks() {
@@ -236,9 +262,31 @@ async function startMasterProcess(options: ManagerOptions): Promise<Manager> {
       for (const e of handle.events) if (e.ev === 'worker:ready') marks.set(e.args![0].pid, { pid: e.args![0].pid, slot: e.args![0].slot, t: e.t });
       return marks;
     },
+    timeline() {
+      const steps: Record<string, keyof WorkerTimeline> = {
+        'worker:fork': 'fork', 'cluster:online': 'online', 'worker:listening': 'listening', 'worker:ready': 'ready',
+        'worker:retire': 'retire', 'cluster:disconnect': 'disconnect', 'worker:exit': 'exit',
+      };
+      return timelineOf(handle.events, steps, (e) => e.args?.[0] ?? e);
+    },
     stop: () => stopHandle(handle),
     killedWorkers: () => handle.count('worker:exit', (e) => e.args?.[1]?.killed === true),
   };
+}
+
+/** Timelines from a manager's event lines: `steps` maps an event name to its step; `subject` finds the worker ({pid, slot}) in an event. */
+function timelineOf(events: readonly MasterEvent[], steps: Record<string, keyof WorkerTimeline>, subject: (e: MasterEvent) => { pid?: number; slot?: number }): Map<number, WorkerTimeline> {
+  const timelines = new Map<number, WorkerTimeline>();
+  for (const e of events) {
+    const step = steps[e.ev];
+    const { pid, slot } = subject(e);
+    if (!step || step === 'pid' || step === 'slot' || typeof pid !== 'number') continue;
+    const line = timelines.get(pid) ?? { pid };
+    line.slot ??= slot;
+    line[step] ??= e.t;
+    timelines.set(pid, line);
+  }
+  return timelines;
 }
 
 /** SIGTERM, wait for the exit, then every pid the master ever had must be gone (the rest is SIGKILLed). */
@@ -287,6 +335,16 @@ async function startNaive(options: ManagerOptions): Promise<Manager> {
       return { signalAt, reportedAt: done.t, ok, ...(ok ? {} : { error: 'a new worker exited before it listened' }), oldPids, newPids };
     },
     readyMarks: () => listeningMarks(handle.output),
+    timeline() {
+      const lines = timelineOf(handle.events, { 'worker:fork': 'fork', 'cluster:online': 'online', 'worker:listening': 'listening', 'worker:exit': 'exit' }, (e) => e as { pid?: number; slot?: number });
+      // It routes to a worker as soon as it listens; it kills every old worker when a reload starts.
+      const starts = handle.events.filter((e) => e.ev === 'reload:start').map((e) => e.t);
+      for (const line of lines.values()) {
+        line.ready = line.listening;
+        if (line.listening !== undefined) line.retire = starts.find((t) => t > line.listening!);
+      }
+      return lines;
+    },
     stop: () => stopHandle(handle),
   };
 }
@@ -365,6 +423,7 @@ async function startPm2(options: ManagerOptions): Promise<Manager> {
       return { signalAt, reportedAt, ok, ...(ok ? {} : { error: `pm2 reload exited ${result.code}: ${result.output.trim().split('\n').slice(-3).join(' | ')}` }), oldPids, newPids };
     },
     readyMarks: () => listeningMarks(logLines()),
+    timeline: () => new Map(),
     async stop() {
       return { leftovers: await kill() };
     },

@@ -1,7 +1,8 @@
 // The downtime baseline: a plain `cluster` primary that, on SIGHUP, kills every worker and forks
 // new ones at once — what a hand-written "reload" often looks like. Nothing waits for readiness,
 // nothing drains. Usage: node naive-cluster.cjs <app> <workers>
-// Prints one JSON line per event: {"ev":"reload:start"|"reload:done"|"worker:exit"|"stopped","t",...}.
+// Prints one JSON line per event: {"ev":"reload:start"|"reload:done"|"worker:fork"|"cluster:online"|
+// "worker:listening"|"worker:exit"|"stopped","t",...} (the worker events carry its pid, for the reload breakdown).
 // A worker that dies on its own is not replaced (that is not what this baseline measures).
 'use strict';
 const cluster = require('node:cluster');
@@ -24,7 +25,13 @@ function forkAll() {
   return Promise.all(
     Array.from({ length: workers }, (_, slot) => new Promise((resolve) => {
       const worker = cluster.fork({ ...env, WORKER_INDEX: String(slot) });
-      worker.once('listening', () => resolve(worker.process.pid));
+      const pid = worker.process.pid;
+      out('worker:fork', { pid, slot });
+      worker.once('online', () => out('cluster:online', { pid }));
+      worker.once('listening', () => {
+        out('worker:listening', { pid, slot });
+        resolve(pid);
+      });
       worker.once('exit', () => resolve(undefined));
     })),
   );

@@ -1,5 +1,6 @@
 // Turns run results into the markdown report (bench/results/latest.md) and its rows.
-import type { RunResult } from './run.js';
+import type { BootResult } from './boot.js';
+import { PHASES, type Phase, type RunResult } from './run.js';
 
 export interface Machine {
   date: string;
@@ -64,6 +65,46 @@ function maxOf(xs: (number | null)[]): number | null {
   return values.length ? Math.max(...values) : null;
 }
 
+const PHASE_LABEL: Record<Phase, string> = {
+  fork: 'signal → fork', online: 'fork → online', listening: 'online → listening', ready: 'listening → ready',
+  swap: 'ready → swap', drain: 'swap → drained', exit: 'drained → exit',
+};
+const medianOr = (xs: number[]) => (xs.length ? ms(median(xs)) : '–');
+const mbOf = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+
+export const BREAKDOWN_HEADER = ['scenario', 'manager', 'reloads', ...PHASES.map((p) => PHASE_LABEL[p]), 'reload', 'first new response'];
+
+/** Medians over every slot of every reload of the runs of one scenario and manager (ms); `first new response` is one figure per reload. */
+export function breakdownRow(group: RunResult[]): string {
+  const reloads = group.flatMap((r) => r.reloads);
+  const phase = (p: Phase) => medianOr(reloads.flatMap((x) => x.breakdown[p] ?? []));
+  const firstNew = reloads.map((x) => x.breakdown.firstNew).filter((x): x is number => x !== undefined);
+  const durations = reloads.map((x) => x.durationMs).filter((d): d is number => d !== null);
+  const runs = group.length > 1 ? ` (${group.length} runs)` : '';
+  return `| ${[group[0]!.scenario, group[0]!.label, `${reloads.length}${runs}`, ...PHASES.map(phase), medianOr(durations), medianOr(firstNew)].join(' | ')} |`;
+}
+
+/** Runs grouped by scenario and manager, in the order they first ran. */
+function byScenarioAndManager(runs: RunResult[]): RunResult[][] {
+  const groups = new Map<string, RunResult[]>();
+  for (const r of runs) {
+    const key = `${r.scenario}\0${r.label}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  return [...groups.values()];
+}
+
+const firstNewOf = (r: RunResult) => r.reloads.map((x) => x.breakdown.firstNew).filter((x): x is number => x !== undefined);
+
+export const BOOT_HEADER = ['variant', 'reloads', 'fork → online', 'online → listening', 'listening → ready', 'fork → ready', 'reload', 'CPU ms per worker', 'RSS per worker MB', 'root RSS MB', "root's other children RSS MB"];
+
+/** Medians: steps in ms per new worker, reload in ms, RSS in MB. */
+export function bootRow(b: BootResult): string {
+  const phase = (p: Phase) => medianOr(b.phases[p] ?? []);
+  const rss = (xs: number[]) => (xs.length ? mbOf(median(xs)) : '–');
+  return `| ${[b.label, String(b.reloads), phase('online'), phase('listening'), phase('ready'), medianOr(b.forkReady), medianOr(b.reloadMs), medianOr(b.cpuMs), rss(b.rss.worker), rss(b.rss.root), rss(b.rss.other)].join(' | ')} |`;
+}
+
 export const STEADY_HEADER = ['manager', 'req/s (median of rounds)', 'rounds', '× naive cluster', 'p99 ms', 'tree RSS MB', 'master idle CPU (% of a core)'];
 
 export function steadyRow(s: SteadyResult, naive?: SteadyResult): string {
@@ -81,7 +122,7 @@ interface Goal {
 }
 
 /** The issue's goals for master-process, judged on this run's figures. */
-export function goals(runs: RunResult[], steady: SteadyResult[], workers: number): Goal[] {
+export function goals(runs: RunResult[], steady: SteadyResult[], workers: number, boot: BootResult[] = []): Goal[] {
   const mp = runs.filter((r) => r.kind === 'master-process');
   const out: Goal[] = [];
   if (mp.length) {
@@ -120,6 +161,33 @@ export function goals(runs: RunResult[], steady: SteadyResult[], workers: number
       met: worst ? worst.x <= 1.5 : undefined,
     });
   }
+  // Judged where the two ran side by side, at the same instants: the first-response scenario (the medians of
+  // every reload of every round). Other scenarios run one manager at a time: see the breakdown table.
+  const pairs = ['first-response'].flatMap((scenario) => {
+    const firstNew = (match: (r: RunResult) => boolean) => runs.filter((r) => r.scenario === scenario && match(r)).flatMap(firstNewOf);
+    const mine = firstNew((r) => r.kind === 'master-process' && r.label === 'master-process');
+    const theirs = firstNew((r) => r.kind === 'naive');
+    return mine.length && theirs.length ? [{ scenario, mine: median(mine), theirs: median(theirs), n: [mine.length, theirs.length] }] : [];
+  });
+  if (pairs.length) {
+    out.push({
+      goal: 'time to first response from new code ≤ 1.1 × the naive cluster\'s (first-response scenario: a short boot, keep-alive load, the two side by side; medians of the reloads)',
+      measured: pairs.map((p) => `${p.scenario}: ${ms(p.mine)} vs ${ms(p.theirs)} ms (${(p.mine / p.theirs).toFixed(2)}×, ${p.n[0]} and ${p.n[1]} reloads)`).join('; '),
+      met: pairs.every((p) => p.mine <= 1.1 * p.theirs),
+    });
+  }
+  // A plain worker: the naive cluster's, the same app with no preload at all.
+  const plain = boot.find((b) => b.kind === 'naive');
+  const full = boot.find((b) => b.label.includes('defaults'));
+  if (plain?.rss.worker.length && full?.rss.worker.length) {
+    const extra = (median(full.rss.worker) - median(plain.rss.worker)) / 2 ** 20;
+    const reaper = full.rss.other.length ? median(full.rss.other) / 2 ** 20 : 0;
+    out.push({
+      goal: 'RSS per worker with the preload (defaults: drain + watchdog) ≤ 2 MB over a plain worker (the naive cluster\'s; boot scenario, medians)',
+      measured: `${extra >= 0 ? '+' : ''}${extra.toFixed(1)} MB (${mbOf(median(full.rss.worker))} vs ${mbOf(median(plain.rss.worker))} MB); the watchdog's one reaper per master: ${reaper.toFixed(1)} MB`,
+      met: extra <= 2,
+    });
+  }
   const naive = steady.find((s) => s.label.startsWith('naive'));
   const mpSteady = steady.find((s) => s.label.startsWith('master-process'));
   if (naive && mpSteady) {
@@ -138,7 +206,7 @@ export function goals(runs: RunResult[], steady: SteadyResult[], workers: number
   return out;
 }
 
-export function markdown(machine: Machine, settings: string, runs: RunResult[], steady: SteadyResult[], workers: number): string {
+export function markdown(machine: Machine, settings: string, runs: RunResult[], steady: SteadyResult[], workers: number, boot: BootResult[] = []): string {
   const lines: string[] = [];
   lines.push('# Reload under load: master-process vs PM2 vs a naive cluster', '');
   lines.push(`- Date: ${machine.date}`);
@@ -147,7 +215,7 @@ export function markdown(machine: Machine, settings: string, runs: RunResult[], 
   lines.push(`- Settings: ${settings}`);
   if (machine.note) lines.push(`- Note: ${machine.note}`);
   lines.push('', 'Columns are explained in [bench/README.md](../README.md). Figures are measured, not asserted.', '');
-  const goalList = goals(runs, steady, workers);
+  const goalList = goals(runs, steady, workers, boot);
   if (goalList.length) {
     lines.push('## Goals (master-process)', '');
     lines.push(table(['goal', 'measured', 'met'], goalList.map((g) => `| ${g.goal} | ${g.measured} | ${g.met === undefined ? '–' : g.met ? 'yes' : '**no**'} |`)), '');
@@ -155,6 +223,18 @@ export function markdown(machine: Machine, settings: string, runs: RunResult[], 
   if (runs.length) {
     lines.push('## Reloads under load', '');
     lines.push(table(RUN_HEADER, runs.map(runRow)), '');
+  }
+  if (runs.length) {
+    lines.push('## Reload breakdown (medians, ms)', '');
+    lines.push('Per slot: the signal → the new worker forked → `online` (its Node process is up) → `listening` → ready → the swap (the old worker leaves rotation) → the old worker drained (its `disconnect`) → the old worker exited. The naive cluster kills the old workers at the signal (no swap, no drain: its `drained → exit` is kill → exit). `reload`: the signal → every old worker gone; `first new response`: the signal → the first response the load client got from a new pid.', '');
+    lines.push(table(BREAKDOWN_HEADER, byScenarioAndManager(runs).map(breakdownRow)), '');
+  }
+  if (boot.length) {
+    lines.push('## Worker boot, no load (medians)', '');
+    lines.push('Every variant runs at the same time and is reloaded in turn. Steps in ms per new worker (wall clock: on a busy machine they follow its load); CPU time (user + system, every thread, 10 ms ticks) and RSS (VmRSS from /proc) of each new worker half a second after its reload; the root\'s other children are the watchdog\'s reaper.', '');
+    lines.push(table(BOOT_HEADER, boot.map(bootRow)), '');
+    const left = boot.filter((b) => b.leftovers.length);
+    if (left.length) lines.push(`Processes left after stop: ${left.map((b) => `${b.label}: ${b.leftovers.join(' ')}`).join('; ')}`, '');
   }
   if (steady.length) {
     const naive = steady.find((s) => s.label.startsWith('naive'));

@@ -1,10 +1,11 @@
-// One benchmark run: one manager, one scenario. Start the manager with the fixture app, wait until it
-// serves, (optionally) measure its idle CPU, run the load, trigger K reloads spaced evenly, sample the
-// process tree's RSS, stop the manager, check nothing is left, and analyse every recorded request.
-import { writeFileSync } from 'node:fs';
+// One benchmark run: one manager, one scenario (or several side by side, runTogether). Start the manager
+// with the fixture app, wait until it serves, (optionally) measure its idle CPU, run the load, trigger K
+// reloads spaced evenly, sample the process tree's RSS, stop the manager, check nothing is left, and
+// analyse every recorded request.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, runLoad, sleep, summarize, tempDir, waitUntil, type LatencySummary, type LoadResult } from '@master-process/testkit';
-import { startManager, type Manager, type ManagerOptions, type ReadyMark, type ReloadOutcome } from './managers.js';
+import { startManager, type Manager, type ManagerOptions, type ReadyMark, type ReloadOutcome, type WorkerTimeline } from './managers.js';
 import { cpuShare, RssSampler, watchExits } from './proc.js';
 
 export interface RunOptions {
@@ -41,6 +42,16 @@ export interface FailureGroup {
   lastAfterMs: number;
 }
 
+/**
+ * The steps of a reload, per slot (ms): the signal → the new worker forked → `online` (its Node process is
+ * up) → `listening` → ready → the swap (the old worker retired: out of rotation) → the old one drained
+ * (its cluster `disconnect`) → the old one exited. `firstNew` is per reload: the signal → the first
+ * response from a new pid, as the load client saw it.
+ */
+export const PHASES = ['fork', 'online', 'listening', 'ready', 'swap', 'drain', 'exit'] as const;
+export type Phase = (typeof PHASES)[number];
+export type Breakdown = Partial<Record<Phase, number[]>> & { firstNew?: number };
+
 export interface ReloadReport {
   index: number;
   ok: boolean;
@@ -65,6 +76,7 @@ export interface ReloadReport {
   /** Peak RSS of the whole tree during the reload (bytes) and in workers' worth. */
   peakRss: number;
   peakWorkers: number;
+  breakdown: Breakdown;
 }
 
 /** A reload as the driver saw it: the manager's outcome plus when each old pid was seen gone. */
@@ -123,61 +135,122 @@ function answeredAfter(load: LoadResult, pid: number, after: number): number {
   return n;
 }
 
-export async function run(options: RunOptions): Promise<RunResult> {
-  const tmp = tempDir('mp-bench-');
-  const configFile = join(tmp.path, 'app.json');
-  writeFileSync(configFile, '{}');
-  const port = await freePort();
-  const warmupMs = options.warmupMs ?? 1000;
-  const workers = options.manager.workers;
-  let manager: Manager | undefined;
-  let sampler: RssSampler | undefined;
-  try {
-    manager = await startManager({ ...options.manager, port, tmp: tmp.path, app: { ...options.manager.app, configFile } });
-    sampler = new RssSampler(manager.rootPid).start();
-    const idleCpu = options.idleMs ? await cpuShare(manager.rootPid, options.idleMs) : undefined;
+/** The signal → the first response from one of `pids` (ms), or undefined if none answered. */
+function firstResponse(load: LoadResult, pids: number[], signalAt: number): number | undefined {
+  const { end, pid } = load.samples;
+  let first = Infinity;
+  for (let i = 0; i < end.length; i++) if (end[i]! < first && pids.includes(pid[i]!)) first = end[i]!;
+  return first === Infinity ? undefined : first - signalAt;
+}
 
-    const load = runLoad({
-      target: { port },
-      connections: options.connections,
-      keepAlive: options.keepAlive,
-      // With untilNewServed the load is stopped here, once it has shown what it must.
-      durationMs: options.untilNewServed ? options.durationMs + 120_000 : options.durationMs,
-      requestTimeout: options.requestTimeout ?? 10_000,
-      keepFailures: 1_000_000,
-    });
+/** The reload's steps, one value per slot that has them (see PHASES); each old worker is matched to its slot's new one. */
+export function breakdown(o: { signalAt: number; oldPids: number[]; newPids: number[] }, timeline: Map<number, WorkerTimeline>): Partial<Record<Phase, number[]>> {
+  const phases: Partial<Record<Phase, number[]>> = {};
+  const add = (phase: Phase, from: number | undefined, to: number | undefined) => {
+    if (from !== undefined && to !== undefined) (phases[phase] ??= []).push(to - from);
+  };
+  for (const pid of o.newPids) {
+    const fresh = timeline.get(pid);
+    if (!fresh) continue;
+    const old = o.oldPids.map((p) => timeline.get(p)).find((t) => t?.slot !== undefined && t.slot === fresh.slot);
+    add('fork', o.signalAt, fresh.fork);
+    add('online', fresh.fork, fresh.online);
+    add('listening', fresh.online, fresh.listening);
+    add('ready', fresh.listening, fresh.ready);
+    // The naive cluster kills the old worker at the signal, before the new one is ready: no swap, no drain.
+    if (old?.retire !== undefined && fresh.ready !== undefined && old.retire >= fresh.ready) add('swap', fresh.ready, old.retire);
+    add('drain', old?.retire, old?.disconnect);
+    add('exit', old?.disconnect ?? old?.retire, old?.exit);
+  }
+  return phases;
+}
+
+export function run(options: RunOptions): Promise<RunResult> {
+  return runTogether([options]).then(([result]) => result!);
+}
+
+/**
+ * Several runs at the same time, on the same schedule (the first one's duration and reloads): each its
+ * own manager, port and load client, every reload triggered in all of them at once. On a shared, noisy
+ * machine this is the fair way to compare timings: every manager sees the same moments.
+ */
+export async function runTogether(list: RunOptions[]): Promise<RunResult[]> {
+  const schedule = list[0]!;
+  const tmp = tempDir('mp-bench-');
+  type Entry = { options: RunOptions; port: number; configFile: string; manager?: Manager; sampler?: RssSampler; outcomes: Outcome[] };
+  const entries: Entry[] = [];
+  let loads: ReturnType<typeof runLoad>[] = [];
+  try {
+    for (const [k, options] of list.entries()) {
+      const configFile = join(tmp.path, `app-${k}.json`);
+      writeFileSync(configFile, '{}');
+      entries.push({ options, port: await freePort(), configFile, outcomes: [] });
+    }
+    for (const e of entries) {
+      const own = join(tmp.path, String(entries.indexOf(e)));
+      mkdirSync(own);
+      e.manager = await startManager({ ...e.options.manager, port: e.port, tmp: own, app: { ...e.options.manager.app, configFile: e.configFile } });
+      e.sampler = new RssSampler(e.manager.rootPid).start();
+    }
+    const idleCpu = await Promise.all(entries.map((e) => (e.options.idleMs ? cpuShare(e.manager!.rootPid, e.options.idleMs) : undefined)));
+
+    loads = entries.map((e) =>
+      runLoad({
+        target: { port: e.port },
+        connections: e.options.connections,
+        keepAlive: e.options.keepAlive,
+        // Stopped below: at the nominal duration, or later if the last reload is not over a second before it
+        // (or, with untilNewServed, until its new workers have answered enough).
+        durationMs: schedule.durationMs + 120_000,
+        requestTimeout: e.options.requestTimeout ?? 10_000,
+        keepFailures: 1_000_000,
+      }),
+    );
     const loadStart = Date.now();
-    const outcomes: Outcome[] = [];
-    for (let i = 1; i <= options.reloads; i++) {
-      const at = loadStart + (options.durationMs * i) / (options.reloads + 1);
+    for (let i = 1; i <= schedule.reloads; i++) {
+      const at = loadStart + (schedule.durationMs * i) / (schedule.reloads + 1);
       if (Date.now() < at) await sleep(at - Date.now());
-      if (options.failingBoot && i === 1) writeFileSync(configFile, JSON.stringify({ boot: 'throw' }));
-      // Poll for the old workers' exit from the signal on: that is the reload duration.
-      const old = manager.workerPids();
-      const abort = new AbortController();
-      const exits = watchExits(old, { timeout: 180_000, signal: abort.signal });
-      const outcome = await manager.reload();
-      // A failed reload keeps the old workers: stop watching them.
-      if (!outcome.ok) abort.abort();
-      outcomes.push({ ...outcome, watched: old, exits: await exits });
+      await Promise.all(entries.map(async (e) => {
+        if (e.options.failingBoot && i === 1) writeFileSync(e.configFile, JSON.stringify({ boot: 'throw' }));
+        // Poll for the old workers' exit from the signal on: that is the reload duration.
+        const old = e.manager!.workerPids();
+        const abort = new AbortController();
+        const exits = watchExits(old, { timeout: 180_000, signal: abort.signal });
+        const outcome = await e.manager!.reload();
+        // A failed reload keeps the old workers: stop watching them.
+        if (!outcome.ok) abort.abort();
+        e.outcomes.push({ ...outcome, watched: old, exits: await exits });
+      }));
     }
-    if (options.untilNewServed) {
-      const end = loadStart + options.durationMs;
-      if (Date.now() < end) await sleep(end - Date.now());
-      const fresh = new Set(outcomes.at(-1)?.newPids ?? []);
-      const served = () => load.samples.pid.reduce((n, pid) => n + (fresh.has(pid) ? 1 : 0), 0);
-      await waitUntil(() => served() >= options.untilNewServed!, 120_000, `${options.untilNewServed} answers from the new workers`);
-      load.stop();
+    // Every reload's new generation gets at least a second of load after the reload, however slow the machine.
+    const lastDone = Math.max(0, ...entries.flatMap((e) => e.outcomes.map((o) => Math.max(o.reportedAt, ...o.exits.values()))));
+    await sleep(Math.max(loadStart + schedule.durationMs, lastDone + 1000) - Date.now());
+    await Promise.all(entries.map(async (e, k) => {
+      const wanted = e.options.untilNewServed;
+      if (!wanted) return;
+      const fresh = new Set(e.outcomes.at(-1)?.newPids ?? []);
+      const served = () => loads[k]!.samples.pid.reduce((n, pid) => n + (fresh.has(pid) ? 1 : 0), 0);
+      await waitUntil(() => served() >= wanted, 120_000, `${wanted} answers from the new workers`);
+    }));
+    for (const load of loads) load.stop();
+    const results = await Promise.all(loads.map((load) => load.done));
+    const analysed: RunResult[] = [];
+    for (const [k, e] of entries.entries()) {
+      e.sampler!.stop();
+      const marks = e.manager!.readyMarks();
+      const timeline = e.manager!.timeline();
+      const { leftovers } = await e.manager!.stop();
+      e.manager = undefined;
+      const extra = { loadStart, warmupMs: e.options.warmupMs ?? 1000, workers: e.options.manager.workers, idleCpu: idleCpu[k], leftovers };
+      analysed.push(analyse(e.options, results[k]!, e.outcomes, marks, timeline, e.sampler!, extra));
     }
-    const result = await load.done;
-    sampler.stop();
-    const marks = manager.readyMarks();
-    const { leftovers } = await manager.stop();
-    manager = undefined;
-    return analyse(options, result, outcomes, marks, sampler, { loadStart, warmupMs, workers, idleCpu, leftovers });
+    return analysed;
   } finally {
-    sampler?.stop();
-    if (manager) await manager.stop().catch(() => {});
+    for (const load of loads) load.stop();
+    for (const e of entries) {
+      e.sampler?.stop();
+      if (e.manager) await e.manager.stop().catch(() => {});
+    }
     tmp.remove();
   }
 }
@@ -187,6 +260,7 @@ function analyse(
   load: LoadResult,
   outcomes: Outcome[],
   marks: Map<number, ReadyMark>,
+  timeline: Map<number, WorkerTimeline>,
   sampler: RssSampler,
   extra: { loadStart: number; warmupMs: number; workers: number; idleCpu?: number; leftovers: number[] },
 ): RunResult {
@@ -260,6 +334,7 @@ function analyse(
       failed: groups.get(k + 1) ? Object.values(groups.get(k + 1)!.kinds).reduce((a, b) => a + b, 0) : 0,
       peakRss: peak?.total ?? 0,
       peakWorkers: peak ? Math.round(((peak.total - peak.root) / workerRss) * 100) / 100 : 0,
+      breakdown: { ...breakdown(o, timeline), ...(o.newPids.length ? { firstNew: firstResponse(load, o.newPids, o.signalAt) } : {}) },
     };
   });
 

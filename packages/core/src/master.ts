@@ -8,6 +8,7 @@ import { createLogger, warn } from './log.js';
 import { resolveOptions } from './options.js';
 import { PluginHost, validatePlugins } from './plugins.js';
 import { forwardStderr, OutputTail, STDERR_SETTLE_MS } from './stderr.js';
+import { Watchdog } from './watchdog.js';
 import type {
   ForkContext, ForkReason, ListeningAddress, Master, MasterOptions, MasterState, OpenConnections, ReloadPhase, ReloadResult, ReloadTrigger,
   RequestOptions, ResolvedOptions, StopInfo, WorkerExit, WorkerFailure, WorkerInfo, WorkerReply, WorkerState,
@@ -176,6 +177,8 @@ class MasterImpl extends EventEmitter {
   private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
   /** Ends the shutdown delay early, while it runs. */
   private endDelay?: () => void;
+  /** Kills the workers if this master dies (option `watchdog`). */
+  private watchdog?: Watchdog;
   private readonly killOnExit = () => {
     for (const record of this.records) record.signal('SIGKILL');
   };
@@ -255,11 +258,12 @@ class MasterImpl extends EventEmitter {
 
   private async runStart(): Promise<void> {
     const { exec, args, execArgv, drain, watchdog } = this.options;
-    // Always preloaded: it reports why a worker dies and carries the retire protocol; `drain`, `watchdog`
-    // and `captureStderr` switch only those parts of it.
+    // Always preloaded: it reports why a worker dies and carries the retire protocol; `drain` and
+    // `captureStderr` switch only those parts of it. The watchdog runs beside the master (see watchdog.ts).
     // stdio is set per fork (plugins may pass descriptors).
     cluster.setupPrimary({ exec, args, execArgv: [...execArgv, '--require', preloadPath()] });
     process.on('exit', this.killOnExit);
+    if (watchdog) this.watchdog = new Watchdog();
     if (this.options.handleSignals) this.installSignals();
     log('master %d starting %d worker(s) of %s: %o', process.pid, this.options.workers, exec, {
       killTimeout: this.options.killTimeout, readyTimeout: this.options.readyTimeout, crash: this.options.crash, reload: this.options.reload, drain, watchdog,
@@ -419,11 +423,11 @@ class MasterImpl extends EventEmitter {
       [ENV.WORKER]: '1',
       [ENV.KILL_TIMEOUT]: String(this.options.killTimeout),
       [ENV.AUTO_DRAIN]: this.options.drain ? '1' : '0',
-      [ENV.WATCHDOG]: this.options.watchdog ? '1' : '0',
       ...(this.halves.length > 0 ? { [PLUGINS_ENV]: JSON.stringify(this.halves) } : {}),
       [ENV.STDERR_PIPED]: this.options.captureStderr ? '1' : '0',
     });
     const record = new WorkerRecord(worker, slot, generation, reason);
+    this.watchdog?.watch(record.pid);
     this.records.add(record);
     this.wire(record);
     log('PID/%d: forked for slot %d, generation %d (%s)', record.pid, slot, generation, reason);
@@ -528,6 +532,7 @@ class MasterImpl extends EventEmitter {
 
   private onWorkerExit(record: WorkerRecord, code: number | null, signal: NodeJS.Signals | null): void {
     for (const timer of record.timers) clearTimeout(timer);
+    this.watchdog?.unwatch(record.pid);
     this.records.delete(record);
     record.state = 'exited';
     const killed = record.killedBecause !== undefined && signal === 'SIGKILL';
@@ -777,6 +782,7 @@ class MasterImpl extends EventEmitter {
     } finally {
       clearInterval(hold);
     }
+    this.watchdog?.close();
     for (const [signal, handler] of this.signalHandlers) process.off(signal, handler);
     this.signalHandlers.clear();
     process.off('exit', this.killOnExit);

@@ -6,11 +6,10 @@
 // - every HTTP(S) and HTTP/2 server that listens gets the graceful drain (see drain.ts): `server.close()` no
 //   longer destroys idle keep-alive sockets at once, and responses sent while draining say `Connection: close`
 //   (opt out: master option `drain: false`);
-// - a watchdog thread kills the worker if its master dies, even when the worker's event loop is blocked
-//   (opt out: `watchdog: false`);
 // - with captureStderr (opt out: `captureStderr: false`), writes to stderr block, as they do to an inherited
 //   pipe or file (see stderr.ts).
-// It also loads the worker halves of the master's plugins (see plugins.ts), before the app.
+// It also loads the worker halves of the master's plugins (see plugins.ts), before the app. (The watchdog
+// runs beside the master, not in the workers: see ../watchdog.ts.)
 import cluster from 'node:cluster';
 import { drainEveryServer } from './drain.js';
 import { reportFatalErrors } from './fatal.js';
@@ -18,13 +17,11 @@ import { loadWorkerPlugins } from './plugins.js';
 import { ENV } from './protocol.js';
 import { installRetirement } from './retire.js';
 import { blockingStderr } from './stderr.js';
-import { startWatchdog } from './watchdog.js';
 
 if (cluster.isWorker && process.env[ENV.WORKER] === '1') {
   reportFatalErrors();
   installRetirement();
   if (process.env[ENV.AUTO_DRAIN] === '1') drainEveryServer();
-  if (process.env[ENV.WATCHDOG] === '1') startWatchdog(Number(process.env.PPID));
   if (process.env[ENV.STDERR_PIPED] === '1') blockingStderr();
   loadWorkerPlugins();
 }

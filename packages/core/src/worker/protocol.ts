@@ -59,8 +59,6 @@ export const ENV = {
   KILL_TIMEOUT: 'MASTER_PROCESS_KILL_TIMEOUT',
   /** "1" when the preload applies the drain to every HTTP server the app creates. */
   AUTO_DRAIN: 'MASTER_PROCESS_AUTO_DRAIN',
-  /** "1" when the watchdog is on. */
-  WATCHDOG: 'MASTER_PROCESS_WATCHDOG',
   /** "1" when stderr is a pipe to the master (captureStderr): the preload makes its writes blocking. */
   STDERR_PIPED: 'MASTER_PROCESS_STDERR_PIPED',
 } as const;
