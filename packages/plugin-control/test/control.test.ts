@@ -131,6 +131,7 @@ describe('the control socket of a real master', () => {
     assert.equal(result.outcome, 'ok');
     assert.equal(result.joined, true);
     assert.equal(result.generation, 2, 'the follow-up of the reload in progress');
+    await h.waitFor('reload:done', (e) => e.args![0].generation === 2); // the master's own event log is another pipe
     const done = h.events.filter((e) => e.ev === 'reload:done').map((e) => [e.args![0].generation, e.args![0].trigger]);
     assert.deepEqual(done, [[1, 'control'], [2, 'control']], 'the reload of the client that hung up ran to its end');
     assert.equal(h.count('reload:failed'), 0);
