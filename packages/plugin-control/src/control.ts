@@ -1,5 +1,5 @@
 import type { Stats } from 'node:fs';
-import { createLogger, removeSocketIfSame, warn, type Plugin } from '@master-process/core';
+import { createLogger, definePlugin, packageCompatibility, removeSocketIfSame, warn, type Plugin } from '@master-process/core';
 import { bindControlSocket } from './bind.js';
 import { ENV, PKG } from './location.js';
 import { resolveControlOptions, type ControlOptions } from './options.js';
@@ -9,6 +9,9 @@ import { ReloadTracker } from './tracker.js';
 const log = createLogger('control');
 
 export const NAME = 'control';
+
+/** `version` and the `core` range, from this package's package.json. */
+const compatibility = packageCompatibility(import.meta.url);
 
 /** What `master.plugin('control')` returns. */
 export interface ControlApi {
@@ -28,8 +31,9 @@ export function control(options: ControlOptions = {}): Plugin<ControlApi> {
   let tracker: ReloadTracker | undefined;
   let bound: { path: string; stats: Stats } | undefined;
 
-  return {
+  return definePlugin({
     name: NAME,
+    ...compatibility,
     api: {
       get path() {
         return bound?.path;
@@ -60,5 +64,11 @@ export function control(options: ControlOptions = {}): Plugin<ControlApi> {
       if (bound) await removeSocketIfSame(bound.path, bound.stats).catch(() => false);
       bound = undefined;
     },
-  };
+  });
+}
+
+declare module '@master-process/core' {
+  interface PluginApis {
+    control: ControlApi;
+  }
 }

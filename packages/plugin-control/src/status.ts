@@ -1,5 +1,4 @@
-import { createRequire } from 'node:module';
-import type { Master } from '@master-process/core';
+import { version as coreVersion, type Master } from '@master-process/core';
 import { brief, type CurrentReload, type LastReload, type ReloadTracker, type WorkerBrief } from './tracker.js';
 
 export interface WorkerStatus extends WorkerBrief {
@@ -40,14 +39,6 @@ export interface Status {
 interface MonitorLike {
   usage(): { pid: number; memoryMB: number; cpu: number }[];
 }
-
-const coreVersion = (() => {
-  try {
-    return String(createRequire(import.meta.url)('@master-process/core/package.json').version);
-  } catch {
-    return 'unknown';
-  }
-})();
 
 // Never the options' `env`, nor the workers' arguments: they may hold secrets.
 export function buildStatus(master: Master, tracker: ReloadTracker, context: { name: string; socket: string }): Status {
