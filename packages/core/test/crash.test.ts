@@ -4,22 +4,13 @@ import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { isAlive, startMaster, tempDir, waitUntil } from '@master-process/testkit';
-import { coreDir, get, master } from './helpers.js';
+import { coreDir, deployable, get, master } from './helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   await Promise.all(cleanups.splice(0).map((c) => c()));
 });
 
-/** The fixture app reads APP_CONFIG_FILE at boot: rewriting it "deploys" new code for the next fork. */
-function deployable() {
-  const dir = tempDir();
-  cleanups.push(async () => dir.remove());
-  const file = join(dir.path, 'app-config.json');
-  const deploy = (config: object) => writeFileSync(file, JSON.stringify(config));
-  deploy({});
-  return { file, deploy };
-}
 
 describe('crashes', () => {
   it('a crashed worker is replaced in its slot, after the rest of WORKER_THROTTLE', async () => {
@@ -55,7 +46,7 @@ describe('crashes', () => {
   });
 
   it('a crash loop stops the master with exit code 1 after crash.maxCrashes forks, backing off between them', async () => {
-    const { file, deploy } = deployable();
+    const { file, deploy } = deployable(cleanups);
     // A throttle well above a boot's time on a busy machine, so each delay (throttle × 2^k − uptime) shows.
     const { m, port } = await master({ options: { workers: 1, crash: { throttle: 1000, maxCrashes: 4 } } }, { APP_CONFIG_FILE: file }, cleanups);
     await m.started();
@@ -74,7 +65,7 @@ describe('crashes', () => {
   });
 
   it('RESTART_BACKOFF=constant keeps the delay at WORKER_THROTTLE', async () => {
-    const { file, deploy } = deployable();
+    const { file, deploy } = deployable(cleanups);
     const { m, port } = await master({ options: { workers: 1, crash: { maxCrashes: 3 } } }, { APP_CONFIG_FILE: file, WORKER_THROTTLE: '300ms', RESTART_BACKOFF: 'constant' }, cleanups);
     await m.started();
     deploy({ boot: 'throw' });
@@ -86,7 +77,7 @@ describe('crashes', () => {
   });
 
   it('replacements that never become ready end in a crash loop too (the ready timeout cannot outrun the crash window), each failure printed', async () => {
-    const { file, deploy } = deployable();
+    const { file, deploy } = deployable(cleanups);
     const { m, port } = await master(
       { options: { workers: 1, readyTimeout: '5s', crash: { throttle: 0, maxCrashes: 3, window: '100ms' } } },
       { APP_CONFIG_FILE: file },

@@ -1,6 +1,7 @@
-import http from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fixtures, freePort, startMaster, type MasterHandle, type MasterSpec } from '@master-process/testkit';
+import { fixtures, freePort, httpGet, startMaster, tempDir, type MasterHandle, type MasterSpec } from '@master-process/testkit';
 
 export const coreDir = fileURLToPath(new URL('..', import.meta.url));
 
@@ -13,23 +14,7 @@ export async function master(spec: MasterSpec, env: Record<string, string> = {},
 }
 
 /** GET a JSON route of the fixture app (a fresh connection each time). */
-export function get(port: number, path = '/'): Promise<any> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => {
-          try {
-            resolve(JSON.parse(body));
-          } catch {
-            resolve(body);
-          }
-        });
-      })
-      .on('error', reject);
-  });
-}
+export const get = (port: number, path = '/'): Promise<any> => httpGet({ port, path }).then((r) => r.body);
 
 /** Ask until every slot in 0..workers-1 has answered; returns the answers by slot. */
 export async function everySlot(port: number, workers: number, path = '/'): Promise<any[]> {
@@ -39,4 +24,14 @@ export async function everySlot(port: number, workers: number, path = '/'): Prom
     seen[answer.slot] ??= answer;
   }
   return seen;
+}
+
+/** The fixture app reads APP_CONFIG_FILE at boot: rewriting it "deploys" new code for the next fork. */
+export function deployable(cleanups: (() => Promise<void>)[]): { file: string; deploy: (config: object) => void } {
+  const dir = tempDir();
+  cleanups.push(async () => dir.remove());
+  const file = join(dir.path, 'app-config.json');
+  const deploy = (config: object) => writeFileSync(file, JSON.stringify(config));
+  deploy({});
+  return { file, deploy };
 }

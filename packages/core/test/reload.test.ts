@@ -1,24 +1,13 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
-import { fixtures, isAlive, runLoad, sleep, tempDir, waitUntil } from '@master-process/testkit';
-import { everySlot, get, master } from './helpers.js';
+import { fixtures, isAlive, runLoad, sleep, waitUntil } from '@master-process/testkit';
+import { deployable, everySlot, get, master } from './helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   await Promise.all(cleanups.splice(0).map((c) => c()));
 });
 
-/** The fixture app reads this file at boot: writing it is "deploying new code". */
-function deployable() {
-  const dir = tempDir();
-  cleanups.push(async () => dir.remove());
-  const file = join(dir.path, 'app-config.json');
-  const deploy = (config: object) => writeFileSync(file, JSON.stringify(config));
-  deploy({});
-  return { file, deploy };
-}
 
 describe('rolling reload', () => {
   it('SIGHUP replaces every worker with the next generation, and only the old workers exit', async () => {
@@ -74,7 +63,7 @@ describe('rolling reload', () => {
   }
 
   it('a new generation that never becomes ready: the reload fails and the old workers keep serving', async () => {
-    const { file, deploy } = deployable();
+    const { file, deploy } = deployable(cleanups);
     const { m, port } = await master({ options: { workers: 2, readyTimeout: 6000 } }, { APP_CONFIG_FILE: file }, cleanups);
     const started = await m.started();
     const old = started.workers.map((w: any) => w.pid).sort();
@@ -103,7 +92,7 @@ describe('rolling reload', () => {
   });
 
   it('reload() rejects with a clear error when the new code throws at boot, and no crash loop follows', async () => {
-    const { file, deploy } = deployable();
+    const { file, deploy } = deployable(cleanups);
     const { m, port } = await master({ options: { workers: 2 } }, { APP_CONFIG_FILE: file }, cleanups);
     const started = await m.started();
     deploy({ boot: 'throw' });
@@ -124,7 +113,7 @@ describe('rolling reload', () => {
   });
 
   it('SIGHUPs during a reload coalesce into one follow-up reload', async () => {
-    const { file, deploy } = deployable();
+    const { file, deploy } = deployable(cleanups);
     const { m, port } = await master({ options: { workers: 2 } }, { APP_CONFIG_FILE: file }, cleanups);
     await m.started();
     deploy({ bootDelay: 1000 });
@@ -173,7 +162,7 @@ describe('rolling reload', () => {
 
 describe('reload probation', () => {
   it('a new generation that exits soon after becoming ready fails the reload within reload.probation; the old one keeps serving', async () => {
-    const { file, deploy } = deployable();
+    const { file, deploy } = deployable(cleanups);
     const { m, port } = await master({ options: { workers: 2, reload: { probation: 3000 } } }, { APP_CONFIG_FILE: file }, cleanups);
     const started = await m.started();
     const old = started.workers.map((w: any) => w.pid).sort();

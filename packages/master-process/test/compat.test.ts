@@ -12,7 +12,7 @@ test('each default plugin declares its package version; in the workspace (worksp
   const names: Record<string, string> = {
     'version-guard': '@master-process/plugin-version-guard', 'unix-socket': '@master-process/plugin-unix-socket',
     monitor: '@master-process/plugin-monitor', 'profiler-signal': '@master-process/plugin-profiler-signal',
-    control: '@master-process/plugin-control',
+    control: '@master-process/plugin-control', systemd: '@master-process/plugin-systemd',
   };
   const plugins = defaultPlugins();
   assert.deepEqual(plugins.map((p) => p.name).sort(), Object.keys(names).sort());

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import {
-  assertKnownKeys, createLogger, MasterProcessError, parseBoolean, parseOneOf, resolveSetting, warn,
+  assertKnownKeys, createLogger, definePlugin, MasterProcessError, packageCompatibility, parseBoolean, parseOneOf, resolveSetting, warn,
   type ForkContext, type Master, type Plugin,
 } from '@master-process/core';
 import { checkPort, passSockets, servedSockets, type ServedSocket } from './activation.js';
@@ -8,6 +8,8 @@ import { activation, LISTEN_VARIABLES, notifyAddress, NOTIFY_VARIABLES, PKG, wat
 import { SystemdErrorCode } from './errors.js';
 import { Notifier, wireNotifications, type NotifyWiring } from './notify.js';
 import { commandSender, findCommand, loadNative, nativeSender, type Sender } from './sender.js';
+
+const compatibility = packageCompatibility(import.meta.url);
 
 const log = createLogger('systemd');
 
@@ -82,7 +84,7 @@ export function systemd(options: SystemdOptions = {}, environment: NodeJS.Proces
   const hidden = [...(address ? NOTIFY_VARIABLES : []), ...(environment.LISTEN_FDS !== undefined ? LISTEN_VARIABLES : [])];
   if (!address && hidden.length === 0) {
     log('nothing to do: no NOTIFY_SOCKET and no sockets passed (LISTEN_FDS)');
-    return { name: NAME };
+    return definePlugin({ name: NAME, ...compatibility });
   }
   const served: ServedSocket[] = servedSockets(fds);
   checkPort(served, environment.PORT);
@@ -90,8 +92,9 @@ export function systemd(options: SystemdOptions = {}, environment: NodeJS.Proces
   let master: Master | undefined;
   let wiring: NotifyWiring | undefined;
 
-  return {
+  return definePlugin({
     name: NAME,
+    ...compatibility,
     ...(served.length > 0 ? { worker: { module: workerModule() } } : {}),
 
     async setup(m: Master) {
@@ -112,5 +115,5 @@ export function systemd(options: SystemdOptions = {}, environment: NodeJS.Proces
       await wiring?.close();
       wiring = undefined;
     },
-  };
+  });
 }

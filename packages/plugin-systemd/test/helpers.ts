@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import http from 'node:http';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { fixtures, PYTHON, startMaster, waitUntil, type MasterHandle, type MasterSpec } from '@master-process/testkit';
+import { fixtures, httpGet, PYTHON, startMaster, waitUntil, type MasterHandle, type MasterSpec } from '@master-process/testkit';
 
 export const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
 export const RECEIVER = fileURLToPath(new URL('./fixtures/notify-receiver.py', import.meta.url));
@@ -73,20 +72,4 @@ export function startSystemdMaster(
 }
 
 /** GET a JSON route of the fixture app on a fresh connection. */
-export function get(port: number, path = '/'): Promise<any> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => {
-          try {
-            resolve(JSON.parse(body));
-          } catch {
-            resolve(body);
-          }
-        });
-      })
-      .on('error', reject);
-  });
-}
+export const get = (port: number, path = '/'): Promise<any> => httpGet({ port, path }).then((r) => r.body);

@@ -20,6 +20,18 @@ function fakeApp(name = FAKE, version = '1.0.0') {
   return { ...dir, pkg, manifest, write };
 }
 
+/** pnpm's layout: each version in node_modules/.pnpm, and node_modules/<name> a link to one of them. */
+function pnpmLayout() {
+  const dir = tempDir('mp-version-guard-');
+  const store = (version: string) => {
+    const pkg = path.join(dir.path, 'node_modules', '.pnpm', `${FAKE}@${version}`, 'node_modules', FAKE);
+    mkdirSync(path.join(pkg, 'dist'), { recursive: true });
+    writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: FAKE, version }));
+    return pkg;
+  };
+  return { dir, store, link: path.join(dir.path, 'node_modules', FAKE) };
+}
+
 async function start(guard: VersionGuardOptions, env: Record<string, string> = {}, options: Record<string, unknown> = {}): Promise<MasterHandle> {
   const port = await freePort();
   const handle = startMaster(
@@ -182,14 +194,7 @@ test('node_modules deleted and installed again (npm ci) is seen', async () => {
 });
 
 test('a swapped symlink (pnpm) is seen', async () => {
-  const dir = tempDir('mp-version-guard-');
-  const store = (version: string) => {
-    const pkg = path.join(dir.path, 'node_modules', '.pnpm', `${FAKE}@${version}`, 'node_modules', FAKE);
-    mkdirSync(pkg, { recursive: true });
-    writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: FAKE, version }));
-    return pkg;
-  };
-  const link = path.join(dir.path, 'node_modules', FAKE);
+  const { dir, store, link } = pnpmLayout();
   symlinkSync(store('1.0.0'), link);
   const handle = await start({ packages: [FAKE], cwd: dir.path, on: 'change', settle: 100, interval: 100 });
   try {
@@ -233,14 +238,7 @@ test('a running copy ({ name, dir }) is guarded wherever the app lives; another 
 });
 
 test('a running copy reached from cwd through a link (pnpm) is watched through that link, so a swap is seen', async () => {
-  const dir = tempDir('mp-version-guard-');
-  const store = (version: string) => {
-    const pkg = path.join(dir.path, 'node_modules', '.pnpm', `${FAKE}@${version}`, 'node_modules', FAKE);
-    mkdirSync(path.join(pkg, 'dist'), { recursive: true });
-    writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: FAKE, version }));
-    return pkg;
-  };
-  const link = path.join(dir.path, 'node_modules', FAKE);
+  const { dir, store, link } = pnpmLayout();
   const first = store('1.0.0');
   symlinkSync(first, link);
   // As the umbrella does: dir is its own (real) folder.
