@@ -340,7 +340,7 @@ async function main(): Promise<void> {
     command: `cd bench && node --import tsx src/bench.ts ${process.argv.slice(2).map(quote).join(' ')}`.trim(),
     ...(s.note ? { note: s.note } : {}),
   };
-  const settings = `${s.workers} workers, ${s.connections} connections, ${s.durationMs / 1000} s per run, ${s.reloads} reloads per run; first-response: ${s.firstBootDelay} ms boot, ${s.firstRounds} interleaved round(s); slow: ${s.bootDelay} ms boot + ${s.requestDelay} ms per request over ${s.slowDurationMs / 1000} s; boot: ${s.bootReloads} reloads per variant, no load; steady: ${s.steadyRounds} round(s) of ${s.steadyDurationMs / 1000} s, idle CPU over ${s.idleMs / 1000} s; total ${((Date.now() - startedAt) / 1000).toFixed(0)} s`;
+  const settings = `${s.workers} workers, ${s.connections} connections, ${s.durationMs / 1000} s per run, ${s.reloads} reloads per run; first-response: ${s.firstBootDelay} ms boot, ${s.firstRounds} round(s) side by side; slow: ${s.bootDelay} ms boot + ${s.requestDelay} ms per request over ${s.slowDurationMs / 1000} s; boot: ${s.bootReloads} reloads per variant, no load; steady: ${s.steadyRounds} round(s) of ${s.steadyDurationMs / 1000} s, idle CPU over ${s.idleMs / 1000} s; total ${((Date.now() - startedAt) / 1000).toFixed(0)} s`;
   let report = markdown(machine, settings, runs, steady, s.workers, boot);
   if (protocolResults.length) {
     report += `\n${protocolsMarkdown(protocolResults, `${s.workers} workers, ${s.protocolClients} clients (HTTP/2: sessions of 4 concurrent streams), ${s.reloads} reloads one after the other, 1 s apart`)}\n`;
