@@ -203,7 +203,8 @@ test('a worker without a SIGUSR2 handler dies of it and is replaced as a crash (
   const [pid] = await servingPids(handle);
   await toggle(handle, 'profiler:start');
   const exit = await handle.waitFor('worker:exit', (e) => e.args?.[0]?.pid === pid);
-  assert.deepEqual(exit.args![1], { code: null, signal: 'SIGUSR2', expected: false });
+  const { code, signal, expected } = exit.args![1];
+  assert.deepEqual({ code, signal, expected }, { code: null, signal: 'SIGUSR2', expected: false });
   await handle.waitFor('worker:ready', (e) => e.args?.[0]?.pid !== pid && e.args?.[0]?.reason === 'crash');
   assert.equal((await get(port)).status, 200, 'the replacement serves');
   assert.equal(handle.child.exitCode, null, 'the master is alive');
