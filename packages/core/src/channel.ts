@@ -39,10 +39,12 @@ export class PluginChannel {
   /**
    * @param halves names of the plugins that have a worker half (the only valid namespaces)
    * @param onFailed a worker half failed to load or set up in `peer`: that fork fails
+   * @param onMessage a worker half sent its master half a message (`context.send`)
    */
   constructor(
     private readonly halves: ReadonlySet<string>,
     private readonly onFailed: (peer: Peer, error: MasterProcessError) => void,
+    private readonly onMessage: (peer: Peer, message: { plugin: string; type: string; payload: unknown }) => void,
   ) {}
 
   attach(peer: Peer): void {
@@ -124,6 +126,13 @@ export class PluginChannel {
         peer, message.plugin, undefined, fromWire(message.error),
       );
       this.onFailed(peer, error);
+      return;
+    }
+    if (message.kind === 'message') {
+      // Only the halves this master loaded speak on the channel; anything else is not ours to pass on.
+      if (typeof message.plugin === 'string' && this.halves.has(message.plugin) && typeof message.type === 'string') {
+        this.onMessage(peer, { plugin: message.plugin, type: message.type, payload: message.payload });
+      }
       return;
     }
     if (message.kind !== 'reply') return;

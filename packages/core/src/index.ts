@@ -8,7 +8,7 @@ export {
   type NumberRange, type Setting,
 } from './parse.js';
 export { resolveOptions } from './options.js';
-export { inspectSocketPath, lstatOrNull, MAX_SOCKET_PATH_BYTES, removeSocketIfSame, type SocketPathState } from './socket-file.js';
+export { inspectSocketPath, listenPrivately, lstatOrNull, MAX_SOCKET_PATH_BYTES, removeSocketIfSame, type SocketPathState } from './socket-file.js';
 export { HOOK_NAMES } from './types.js';
 export type {
   Awaitable, CrashOptions, EventArgs, Falsy, ForkContext, ForkReason, HookName, ListeningAddress, Master, MasterEventName,

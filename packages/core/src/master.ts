@@ -206,7 +206,7 @@ class MasterImpl extends EventEmitter {
       // A worker half that failed in a worker fails that fork (the worker exits 1 before the app runs).
       this.reportPluginError(error);
       (peer as WorkerRecord).ready.reject(error);
-    });
+    }, (peer, message) => this.emit('plugin:message', peer.view(), message));
     this.slots = Array.from({ length: this.options.workers }, (_, index) => ({ index, lock: Promise.resolve(), crashes: [], failedStarts: 0 }));
     this.setMaxListeners(50);
   }

@@ -95,3 +95,29 @@ export async function removeSocketIfSame(path: string, expected: Stats): Promise
     throw error;
   }
 }
+
+/**
+ * Listen on the unix socket `path` with umask 0177, so the socket file is 0600 from the moment it exists:
+ * there is no window before a chmod in which someone else could connect. For sockets meant for operators.
+ */
+export function listenPrivately(server: net.Server, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => {
+      server.off('listening', onListening);
+      reject(error);
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    // In the primary, listen() binds synchronously (net's listenInCluster → _listen2): the umask is ours only for this call.
+    const previous = process.umask(0o177);
+    try {
+      server.listen(path);
+    } finally {
+      process.umask(previous);
+    }
+  });
+}

@@ -312,6 +312,8 @@ export interface MasterEvents {
   'reload:failed': [info: { generation: number; trigger: ReloadTrigger; error: MasterProcessError; failure?: WorkerFailure }];
   'slot:replaced': [info: { slot: number; reason: string; old: WorkerInfo; worker: WorkerInfo }];
   'plugin:error': [error: MasterProcessError];
+  /** A plugin's worker half sent its master half a message (`context.send(type, payload)` in the worker). */
+  'plugin:message': [worker: WorkerInfo, message: { plugin: string; type: string; payload: unknown }];
   'master:ready': [workers: WorkerInfo[]];
   'master:stopping': [info: StopInfo];
   'master:stopped': [info: StopInfo];

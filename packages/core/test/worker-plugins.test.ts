@@ -57,6 +57,31 @@ describe('plugin worker halves and requests', () => {
     for (const reply of replies) assert.equal(reply.ok === false && reply.error.code, 'MP_ERR_WORKER_EXIT');
   });
 
+  it('a worker half speaks first with send(): plugin:message on the master; beforeDisconnect runs after the drain and its last message arrives before disconnect and exit', async () => {
+    const { m } = await master({ options: { workers: 2 }, inlinePlugins: [echo({ workerOptions: { lastWords: true } })] }, { APP_LOG_MESSAGES: '1' }, cleanups);
+    const started = await m.started();
+    const pid = started.workers[0].pid;
+    assert.deepEqual(await m.command('request', { pid, plugin: 'echo', type: 'push', payload: { n: 2 } }), { sent: true });
+    const pushed = await m.waitFor('plugin:message');
+    assert.equal(pushed.args![0].pid, pid);
+    assert.deepEqual(pushed.args![1], { plugin: 'echo', type: 'pushed', payload: { n: 2 } });
+    assert.match((await m.command('request', { pid, plugin: 'echo', type: 'push-bigint' })).error, /BigInt/);
+    assert.match((await m.command('request', { pid, plugin: 'echo', type: 'push-untyped' })).error, /plugin "echo": send\(type, payload\): type must be a non-empty string; got ""/);
+    assert.equal(m.appLines.filter((l) => l.app === 'message').length, 0, 'the app never sees a plugin message');
+
+    const since = m.mark();
+    await m.reload();
+    for (const old of started.workers) {
+      const at = (ev: string, match: (e: any) => boolean) => m.events.findIndex((e, i) => i >= since && e.ev === ev && match(e));
+      const last = at('plugin:message', (e) => e.args[1].type === 'last' && e.args[1].payload.pid === old.pid);
+      const disconnected = at('cluster:disconnect', (e) => e.pid === old.pid);
+      const exited = at('worker:exit', (e) => e.args[0].pid === old.pid);
+      assert.ok(last >= 0, `worker ${old.pid} said its last words`);
+      assert.ok(last < disconnected && disconnected < exited, `last words (${last}), then disconnect (${disconnected}), then exit (${exited}) for ${old.pid}`);
+      assert.equal(m.events[last].args[0].pid, old.pid);
+    }
+  });
+
   it('a worker half that throws when loaded is refused by createMaster, naming the plugin: nothing is forked', async () => {
     const { m } = await master({ inlinePlugins: [echo({ name: 'native', worker: fixture('throwing-worker.cjs') })] }, {}, cleanups);
     const failed = await m.waitFor('create-failed');

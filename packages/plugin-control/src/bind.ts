@@ -2,7 +2,7 @@ import type { Stats } from 'node:fs';
 import { chmod, chown, lstat, mkdir, stat } from 'node:fs/promises';
 import type net from 'node:net';
 import { dirname } from 'node:path';
-import { inspectSocketPath, MAX_SOCKET_PATH_BYTES, removeSocketIfSame, type Logger } from '@master-process/core';
+import { inspectSocketPath, listenPrivately, MAX_SOCKET_PATH_BYTES, removeSocketIfSame, type Logger } from '@master-process/core';
 import { ENV, type SocketCandidate } from './location.js';
 import type { ResolvedControlOptions } from './options.js';
 
@@ -30,29 +30,6 @@ async function prepareFolder(dir: string, own: boolean, group: ResolvedControlOp
   if (uid !== undefined && found.uid !== uid) throw new Error(`${dir} belongs to uid ${found.uid}, not to this user (uid ${uid})`);
   if (group) await chown(dir, -1, group.gid);
   if ((found.mode & 0o777) !== mode) await chmod(dir, mode);
-}
-
-/** Listen with umask 0177, so the socket file is 0600 from the moment it exists: there is no window before a chmod. */
-function listenPrivately(server: net.Server, path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: Error) => {
-      server.off('listening', onListening);
-      reject(error);
-    };
-    const onListening = () => {
-      server.off('error', onError);
-      resolve();
-    };
-    server.once('error', onError);
-    server.once('listening', onListening);
-    // In the primary, listen() binds synchronously (net's listenInCluster → _listen2): the umask is ours only for this call.
-    const previous = process.umask(0o177);
-    try {
-      server.listen(path);
-    } finally {
-      process.umask(previous);
-    }
-  });
 }
 
 /**

@@ -28,7 +28,9 @@ export type PluginWireMessage =
   | { cmd: typeof PLUGIN_CMD; kind: 'request'; id: number; plugin: string; type: string; payload?: unknown }
   | { cmd: typeof PLUGIN_CMD; kind: 'reply'; id: number; ok: true; value?: unknown }
   | { cmd: typeof PLUGIN_CMD; kind: 'reply'; id: number; ok: false; error: WireError; noHandler?: boolean }
-  | { cmd: typeof PLUGIN_CMD; kind: 'failed'; plugin: string; module: string; error: WireError };
+  | { cmd: typeof PLUGIN_CMD; kind: 'failed'; plugin: string; module: string; error: WireError }
+  /** A worker half's own message to its master half (`context.send`): emitted on the master as `plugin:message`. */
+  | { cmd: typeof PLUGIN_CMD; kind: 'message'; plugin: string; type: string; payload?: unknown };
 
 export function isPluginMessage(message: unknown): message is PluginWireMessage {
   return typeof message === 'object' && message !== null && (message as { cmd?: unknown }).cmd === PLUGIN_CMD;

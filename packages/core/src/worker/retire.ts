@@ -96,7 +96,12 @@ class Reporter {
       this.done = true;
       clearTimeout(this.throttled);
       // SIGTERM's default action would cut the upgraded connections left, unless the app handles it.
-      message = { [MESSAGE_KEY]: 'drained', open, term: open.upgraded === 0 || appListensForSigterm() };
+      const message: ControlMessage = { [MESSAGE_KEY]: 'drained', open, term: open.upgraded === 0 || appListensForSigterm() };
+      // The master's SIGTERM follows this report: the worker halves have their last word first.
+      const send = () => process.connected && process.send!(message, undefined, {}, () => {});
+      if (this.state.lastWords) void this.state.lastWords().then(send);
+      else send();
+      return;
     } else {
       const key = JSON.stringify(open);
       if (key === this.last) return;

@@ -30,6 +30,12 @@ export interface WorkerShared {
   readonly events: EventEmitter;
   retiring?: RetiringInfo;
   retirementInstalled?: boolean;
+  /**
+   * Runs the worker halves' `beforeDisconnect` handlers, once (later calls get the same promise), within
+   * a bound. The retirement awaits it before it reports `drained` (the master's SIGTERM follows that
+   * report) and before the channel closes. Absent without worker halves.
+   */
+  lastWords?: () => Promise<void>;
 }
 
 const kShared = Symbol.for('master-process.worker');
