@@ -78,7 +78,7 @@ describe('plugin worker halves and requests', () => {
       const exited = at('worker:exit', (e) => e.args[0].pid === old.pid);
       assert.ok(last >= 0, `worker ${old.pid} said its last words`);
       assert.ok(last < disconnected && disconnected < exited, `last words (${last}), then disconnect (${disconnected}), then exit (${exited}) for ${old.pid}`);
-      assert.equal(m.events[last].args[0].pid, old.pid);
+      assert.equal(m.events[last]!.args![0].pid, old.pid);
     }
   });
 

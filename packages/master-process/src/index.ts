@@ -2,6 +2,7 @@
 // @master-process/core and the plugins.
 export * from '@master-process/core';
 export { control, connectControl, ControlErrorCode, type ControlApi, type ControlClient, type ControlOptions, type Status } from '@master-process/plugin-control';
+export { exposeRegistry, metrics, MetricsErrorCode, type MetricsApi, type MetricsOptions } from '@master-process/plugin-metrics';
 export { monitor, type MonitorApi, type MonitorOptions } from '@master-process/plugin-monitor';
 export { profilerSignal, type ProfilerSignalApi, type ProfilerSignalOptions } from '@master-process/plugin-profiler-signal';
 export { activatedSockets, systemd, type ActivatedSocket, type SystemdOptions } from '@master-process/plugin-systemd';

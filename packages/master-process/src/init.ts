@@ -2,6 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createMaster, warn, type Master, type MasterOptions, type MasterProcessError } from '@master-process/core';
 import { control, type ControlOptions } from '@master-process/plugin-control';
+import { metrics } from '@master-process/plugin-metrics';
 import { monitor } from '@master-process/plugin-monitor';
 import { profilerSignal } from '@master-process/plugin-profiler-signal';
 import { activatedSockets, systemd } from '@master-process/plugin-systemd';
@@ -12,8 +13,8 @@ const ownDir = dirname(fileURLToPath(import.meta.url));
 
 /**
  * The plugins master-process 4.x had built in, each configured from its 4.x environment variables, the
- * control socket for the `master-process` CLI, and systemd's (it does nothing without NOTIFY_SOCKET or
- * LISTEN_FDS). `exec`: the app's script (the version guard also watches the master-process its node_modules
+ * control socket for the `master-process` CLI, systemd's (it does nothing without NOTIFY_SOCKET or
+ * LISTEN_FDS), and the metrics endpoint when METRICS_PORT or METRICS_SOCKET asks for it. `exec`: the app's script (the version guard also watches the master-process its node_modules
  * reaches); `options.control`: options of the control plugin.
  */
 export function defaultPlugins(exec: string = process.argv[1] ?? process.cwd(), options: { control?: ControlOptions } = {}) {
@@ -29,6 +30,8 @@ export function defaultPlugins(exec: string = process.argv[1] ?? process.cwd(), 
     profilerSignal(),
     control(options.control),
     systemd(),
+    // It opens a port (and needs prom-client): only when asked for.
+    ...(process.env.METRICS_PORT?.trim() || process.env.METRICS_SOCKET?.trim() ? [metrics()] : []),
   ];
 }
 

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { freePort, isAlive, runLoad, startMaster, tempDir, waitUntil, type MasterHandle } from '@master-process/testkit';
+import { freePort, httpGet, isAlive, runLoad, startMaster, tempDir, waitUntil, type MasterHandle } from '@master-process/testkit';
 
 const packagesDir = fileURLToPath(new URL('../..', import.meta.url));
 const root = tempDir('mp-installed-');
@@ -103,5 +103,45 @@ describe('master-process installed from its tarballs', () => {
     assert.equal(all.length, 4, 'nothing was forked after the upgrade');
     await waitUntil(() => all.every((pid) => !isAlive(pid)), 10_000, 'every worker gone');
     for (const pid of all) assert.ok(existsSync(join(markers, String(pid))), `worker ${pid} ran its SIGTERM clean-up on the version-guard exit`);
+  });
+
+  it('METRICS_PORT: without prom-client one line saying to install it, exit 1; with it, /metrics sums the app\'s counter over the workers', async () => {
+    const script = join(root.path, 'srv', 'metrics.cjs');
+    mkdirSync(join(root.path, 'srv'), { recursive: true });
+    const promClient = join(app, 'node_modules', 'prom-client');
+    writeFileSync(script, `const cluster = require('node:cluster');
+if (cluster.isPrimary) {
+  require(${JSON.stringify(join(app, 'node_modules', 'master-process'))}).init();
+  return;
+}
+const client = require(${JSON.stringify(promClient)});
+const served = new client.Counter({ name: 'served_total', help: 'Responses.' });
+const server = require('node:http').createServer((req, res) => (served.inc(), res.end('ok')));
+server.listen(Number(process.env.PORT));
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
+`);
+    const start = async () => {
+      const [port, metricsPort] = [await freePort(), await freePort()];
+      const m = startMaster({}, { cwd: '/', script, env: { PORT: String(port), WORKERS: '2', METRICS_PORT: String(metricsPort), DEBUG: 'master-process:core' } });
+      handles.push(m);
+      return { m, port, metricsPort };
+    };
+    // prom-client is an optional peer dependency: npm did not install it with master-process.
+    assert.equal(existsSync(promClient), false);
+    const without = await start();
+    assert.equal((await without.m.exited).code, 1);
+    assert.match(without.m.output.join('\n'), /@master-process\/plugin-metrics needs prom-client \(a peer dependency\): install it next to your app with `npm install prom-client`/);
+    assert.ok(!without.m.output.some((l) => /PID\/\d+: forked/.test(l)), 'nothing was forked');
+
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', 'prom-client@15.1.3'], { cwd: app, stdio: 'pipe' });
+    const { m, port, metricsPort } = await start();
+    await m.until('the master running', () => m.output.some((l) => /master \d+ running/.test(l)));
+    for (let i = 0; i < 10; i++) await httpGet({ port });
+    const page = await httpGet({ port: metricsPort, path: '/metrics' });
+    assert.equal(page.status, 200);
+    assert.match(String(page.body), /^served_total 10$/m);
+    assert.match(String(page.body), /^master_process_workers_desired 2$/m);
+    m.signal('SIGTERM');
+    assert.equal((await m.exited).code, 0);
   });
 });

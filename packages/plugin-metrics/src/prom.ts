@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { MasterProcessError } from '@master-process/core';
 import type * as PromClient from 'prom-client';
 import { PKG } from './options.js';
@@ -17,18 +18,25 @@ export const MetricsErrorCode = {
 } as const;
 
 /**
- * The app's prom-client, loaded where this package is installed (a peer dependency resolves to the
- * app's copy). Loaded when the plugin is created, so a missing one fails `createMaster`, not a scrape.
+ * prom-client, for the master's own metrics and the merge (workers' metrics cross as JSON, so the copy
+ * need not be the app's). Looked up where this package is installed (a peer dependency resolves to the
+ * app's copy), then from the app's script and the working directory: under pnpm a package that reaches
+ * this plugin through `master-process` cannot see the app's own dependencies. Loaded when the plugin is
+ * created, so a missing one fails `createMaster`, not a scrape.
  */
-export function loadPromClient(): Prom {
-  try {
-    return createRequire(import.meta.url)('prom-client') as Prom;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw error;
-    throw new MasterProcessError(
-      MetricsErrorCode.NO_PROM_CLIENT,
-      `${PKG} needs prom-client (a peer dependency, so the app and the plugin share one copy): install it next to your app with \`npm install prom-client\` (versions 14 and 15 work).`,
-      { cause: error },
-    );
+export function loadPromClient(from: readonly string[] = [import.meta.url, ...(process.argv[1] ? [process.argv[1]] : []), join(process.cwd(), 'noop.js')]): Prom {
+  let first: unknown;
+  for (const place of from) {
+    try {
+      return createRequire(place)('prom-client') as Prom;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw error;
+      first ??= error;
+    }
   }
+  throw new MasterProcessError(
+    MetricsErrorCode.NO_PROM_CLIENT,
+    `${PKG} needs prom-client (a peer dependency): install it next to your app with \`npm install prom-client\` (versions 14 and 15 work).`,
+    { cause: first },
+  );
 }
