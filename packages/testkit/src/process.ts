@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,8 +42,27 @@ export function within<T>(promise: Promise<T>, ms: number): Promise<T | undefine
   });
 }
 
-/** A TCP port free on loopback right now. */
-export function freePort(): Promise<number> {
+/** Ports handed out recently, by any test process on this machine (suites may run side by side). */
+const RESERVED = join(tmpdir(), 'mp-test-ports');
+/** A reservation older than this is from a run long over: the port may be handed out again. */
+const RESERVATION_TTL = 30 * 60_000;
+
+/** Claim `port` for this run unless another test process claimed it recently. */
+function reserve(port: number): boolean {
+  mkdirSync(RESERVED, { recursive: true });
+  const file = join(RESERVED, String(port));
+  try {
+    closeSync(openSync(file, 'wx'));
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    if (Date.now() - statSync(file).mtimeMs < RESERVATION_TTL) return false;
+    utimesSync(file, new Date(), new Date());
+    return true;
+  }
+}
+
+function listenOnce(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
@@ -52,6 +71,19 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * A TCP port free on loopback right now, and not handed to any other test process on this machine in the
+ * last half hour: the kernel may give a port that was just closed to the next `listen(0)`, and a suite
+ * running beside this one must not be handed the port this one is about to bind.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = await listenOnce();
+    if (reserve(port)) return port;
+  }
+  throw new Error(`freePort: 100 free ports in a row were reserved in ${RESERVED}; remove that folder if no test runs`);
 }
 
 /** A fresh temp folder, and a function that removes it. */
