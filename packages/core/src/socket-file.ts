@@ -1,6 +1,6 @@
 import type { Stats } from 'node:fs';
 import { lstat, unlink } from 'node:fs/promises';
-import net from 'node:net';
+import net, { type Server } from 'node:net';
 
 // Unix socket files, for plugins that bind one (the app's socket, a control socket): a killed process
 // leaves its socket file behind, and only a connect can tell a stale one from a live one.
@@ -100,7 +100,7 @@ export async function removeSocketIfSame(path: string, expected: Stats): Promise
  * Listen on the unix socket `path` with umask 0177, so the socket file is 0600 from the moment it exists:
  * there is no window before a chmod in which someone else could connect. For sockets meant for operators.
  */
-export function listenPrivately(server: net.Server, path: string): Promise<void> {
+export function listenPrivately(server: Server, path: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (error: Error) => {
       server.off('listening', onListening);

@@ -3,13 +3,21 @@ import { createLogger, definePlugin, MasterProcessError, packageCompatibility, v
 import { AppMetrics } from './app-metrics.js';
 import { masterMetrics } from './master-metrics.js';
 import { resolveMetricsOptions, type MetricsOptions, type ResolvedMetricsOptions } from './options.js';
-import { loadPromClient, MetricsErrorCode, type Prom } from './prom.js';
+import { loadPromClient, MetricsErrorCode } from './prom.js';
 import { exposedRegistries, type RegistryLike } from './registries.js';
 import { MetricsServer } from './server.js';
 import { NAME } from './wire.js';
 
 export type { Endpoint, MetricsOptions, ResolvedMetricsOptions } from './options.js';
 export type { RegistryLike } from './registries.js';
+
+/** The part of prom-client's `Registry` the master's registry is used through (prom-client 14 and 15 both have it). */
+export interface MasterRegistry {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+  registerMetric(metric: unknown): void;
+  getSingleMetric(name: string): unknown;
+}
 export { MetricsErrorCode } from './prom.js';
 
 /** What `master.plugin('metrics')` returns. */
@@ -19,8 +27,11 @@ export interface MetricsApi {
   address(): string;
   /** The page a scrape gets now (Prometheus text format): the master's metrics, then the app's summed over the workers. */
   scrape(): Promise<string>;
-  /** The master's registry (prom-client): other plugins add their own master-side metrics to it. */
-  readonly registry: InstanceType<Prom['Registry']>;
+  /**
+   * The master's registry (a prom-client `Registry`): other plugins add their own master-side metrics to it
+   * (`new client.Counter({ ..., registers: [api.registry] })`). Typed by its shape, so the types need no prom-client.
+   */
+  readonly registry: MasterRegistry;
 }
 
 declare module '@master-process/core' {
