@@ -9,12 +9,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runBoot, type BootResult, type BootVariant } from './boot.js';
 import { benchDir, monitorEntry, type ManagerOptions } from './managers.js';
+import { metricsSection, runMetrics, type MetricsResult } from './metrics.js';
 import { PROTOCOLS, protocolsMarkdown, runProtocol, type Protocol, type ProtocolResult, type ProtocolRunOptions } from './protocols.js';
 import { bootRow, markdown, runRow, type Machine, type SteadyResult } from './report.js';
 import { restartSection, runRestarts, type RestartResult } from './restart.js';
 import { run, runTogether, type RunOptions, type RunResult } from './run.js';
 
-const SCENARIOS = ['keep-alive', 'no-keep-alive', 'first-response', 'slow', 'concurrency-1', 'failing-boot', 'boot', 'master-restart', 'steady', ...PROTOCOLS] as const;
+const SCENARIOS = ['keep-alive', 'no-keep-alive', 'first-response', 'slow', 'concurrency-1', 'failing-boot', 'boot', 'master-restart', 'steady', 'metrics', ...PROTOCOLS] as const;
 // `master-process-thread` (the watchdog as a thread in every worker, the design before issue 11 §5) runs only when asked for.
 const MANAGERS = ['master-process', 'master-process-helper', 'pm2', 'naive', 'master-process-thread'] as const;
 const DEFAULT_MANAGERS = MANAGERS.filter((id) => id !== 'master-process-thread');
@@ -39,6 +40,9 @@ const HELP = `Usage: node --import tsx src/bench.ts [options]   (or: pnpm --filt
   --steady-rounds N       steady-state rounds per manager, interleaved; the median counts (default 3)
   --protocol-clients N    WebSocket / SSE clients, HTTP/2 sessions in the websocket, sse, h2c scenarios (default 8)
   --idle S                seconds the master's idle CPU is measured, per steady round (default 4)
+  --metrics-duration S    seconds of load per round of the metrics scenario (default 8)
+  --metrics-rounds N      rounds of the metrics scenario, its variants interleaved; the median counts (default 5)
+  --metrics-intervals a,b scrape intervals (ms) of the metrics scenario's scraped variants, beside one never scraped (default 1000,100)
   --scenarios a,b         subset of: ${SCENARIOS.join(', ')}
   --managers a,b          subset of: ${MANAGERS.join(', ')}
                           (default: all but master-process-thread, the former watchdog design, run only when named)
@@ -57,6 +61,7 @@ function settingsFromArgs(argv: string[]) {
       'slow-duration': { type: 'string' }, 'boot-delay': { type: 'string' }, 'request-delay': { type: 'string' },
       'first-boot-delay': { type: 'string' }, 'first-rounds': { type: 'string' }, 'boot-reloads': { type: 'string' },
       'steady-duration': { type: 'string' }, 'steady-rounds': { type: 'string' }, idle: { type: 'string' }, 'protocol-clients': { type: 'string' },
+      'metrics-duration': { type: 'string' }, 'metrics-rounds': { type: 'string' }, 'metrics-intervals': { type: 'string' },
       scenarios: { type: 'string' }, managers: { type: 'string' }, out: { type: 'string' }, note: { type: 'string' },
     },
   });
@@ -94,6 +99,9 @@ function settingsFromArgs(argv: string[]) {
     steadyDurationMs: number('steady-duration', values['steady-duration'], 'BENCH_STEADY_DURATION', quick ? 3 : 8, 1) * 1000,
     steadyRounds: number('steady-rounds', values['steady-rounds'], 'BENCH_STEADY_ROUNDS', quick ? 1 : 3, 1),
     idleMs: number('idle', values.idle, 'BENCH_IDLE', quick ? 2 : 4, 0) * 1000,
+    metricsDurationMs: number('metrics-duration', values['metrics-duration'], 'BENCH_METRICS_DURATION', quick ? 3 : 8, 1) * 1000,
+    metricsRounds: number('metrics-rounds', values['metrics-rounds'], 'BENCH_METRICS_ROUNDS', quick ? 1 : 5, 1),
+    metricsIntervalsMs: (values['metrics-intervals'] ?? process.env.BENCH_METRICS_INTERVALS ?? '1000,100').split(',').filter(Boolean).map((raw) => number('metrics-intervals', raw.trim(), '', 0, 10)),
     protocolClients: number('protocol-clients', values['protocol-clients'], 'BENCH_PROTOCOL_CLIENTS', 8, 1),
     scenarios: list('scenarios', values.scenarios ?? process.env.BENCH_SCENARIOS, SCENARIOS),
     managers: list('managers', values.managers ?? process.env.BENCH_MANAGERS, MANAGERS, DEFAULT_MANAGERS),
@@ -181,6 +189,7 @@ function plan(s: Settings): RunOptions[][] {
       case 'master-restart':
       case 'boot':
       case 'steady':
+      case 'metrics':
       case 'websocket':
       case 'sse':
       case 'h2c':
@@ -260,7 +269,7 @@ async function main(): Promise<void> {
     const line = JSON.stringify(r);
     jsonl.push(line);
     process.stdout.write(`${line}\n`);
-    if (r.scenario !== 'steady') process.stdout.write(`${runRow(r)}\n`);
+    if (r.scenario !== 'steady' && r.scenario !== 'metrics') process.stdout.write(`${runRow(r)}\n`);
   };
   for (const group of plan(s)) {
     const name = `${group[0]!.scenario} / ${group.map((o) => o.label).join(' + ')}`;
@@ -329,6 +338,17 @@ async function main(): Promise<void> {
       errors.push(`steady: ${(error as Error).message}`);
     }
   }
+  // The metrics plugin's cost: master-process only, its variants interleaved.
+  let metricsResults: MetricsResult[] = [];
+  if (s.scenarios.includes('metrics') && s.managers.includes('master-process')) {
+    process.stderr.write('bench: metrics scrape overhead ...\n');
+    try {
+      metricsResults = await runMetrics({ workers: s.workers, connections: s.connections, durationMs: s.metricsDurationMs, rounds: s.metricsRounds, intervalsMs: s.metricsIntervalsMs, verbose: s.verbose }, emit);
+      for (const m of metricsResults) jsonl.push(JSON.stringify(m));
+    } catch (error) {
+      errors.push(`metrics: ${(error as Error).message}`);
+    }
+  }
   const machine: Machine = {
     date: new Date(startedAt).toISOString(),
     cpus: os.availableParallelism(),
@@ -340,12 +360,15 @@ async function main(): Promise<void> {
     command: `cd bench && node --import tsx src/bench.ts ${process.argv.slice(2).map(quote).join(' ')}`.trim(),
     ...(s.note ? { note: s.note } : {}),
   };
-  const settings = `${s.workers} workers, ${s.connections} connections, ${s.durationMs / 1000} s per run, ${s.reloads} reloads per run; first-response: ${s.firstBootDelay} ms boot, ${s.firstRounds} round(s) side by side; slow: ${s.bootDelay} ms boot + ${s.requestDelay} ms per request over ${s.slowDurationMs / 1000} s; boot: ${s.bootReloads} reloads per variant, no load; steady: ${s.steadyRounds} round(s) of ${s.steadyDurationMs / 1000} s, idle CPU over ${s.idleMs / 1000} s; total ${((Date.now() - startedAt) / 1000).toFixed(0)} s`;
+  const settings = `${s.workers} workers, ${s.connections} connections, ${s.durationMs / 1000} s per run, ${s.reloads} reloads per run; first-response: ${s.firstBootDelay} ms boot, ${s.firstRounds} round(s) side by side; slow: ${s.bootDelay} ms boot + ${s.requestDelay} ms per request over ${s.slowDurationMs / 1000} s; boot: ${s.bootReloads} reloads per variant, no load; steady: ${s.steadyRounds} round(s) of ${s.steadyDurationMs / 1000} s, idle CPU over ${s.idleMs / 1000} s; metrics: ${s.metricsRounds} round(s) of ${s.metricsDurationMs / 1000} s, scraped every ${s.metricsIntervalsMs.join(', ') || '–'} ms or never; total ${((Date.now() - startedAt) / 1000).toFixed(0)} s`;
   let report = markdown(machine, settings, runs, steady, s.workers, boot);
   if (protocolResults.length) {
     report += `\n${protocolsMarkdown(protocolResults, `${s.workers} workers, ${s.protocolClients} clients (HTTP/2: sessions of 4 concurrent streams), ${s.reloads} reloads one after the other, 1 s apart`)}\n`;
   }
   if (restarts.length) report += `\n${restartSection(restarts)}`;
+  if (metricsResults.length) {
+    report += `\n${metricsSection(metricsResults, `${s.workers} workers, ${s.connections} keep-alive connections, ${s.metricsRounds} round(s) of ${s.metricsDurationMs / 1000} s per variant`)}`;
+  }
   if (errors.length) report += `\n## Runs that did not complete\n\n${errors.map((e) => `- ${e}`).join('\n')}\n`;
   writeFileSync(join(s.out, 'latest.md'), `${report}\n`);
   writeFileSync(join(s.out, 'latest.jsonl'), `${jsonl.join('\n')}\n`);

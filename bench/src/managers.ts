@@ -48,6 +48,8 @@ export interface ManagerOptions {
   concurrency?: number;
   /** master-process only: load `@master-process/plugin-monitor` with these options. */
   monitor?: Record<string, unknown>;
+  /** master-process only: more plugins, as testkit's master spec takes them (a package resolved from bench/, its export, its options). */
+  plugins?: { package: string; export?: string; options?: unknown }[];
   /** master-process only: more `createMaster` options (JSON). */
   masterOptions?: Record<string, unknown>;
   /** Print the manager's output. */
@@ -213,7 +215,7 @@ export function monitorEntry(): string | undefined {
 
 async function startMasterProcess(options: ManagerOptions): Promise<Manager> {
   const { workers, port, app } = options;
-  const plugins = [];
+  const plugins = [...(options.plugins ?? [])];
   if (options.monitor) {
     const entry = monitorEntry();
     if (!entry) throw new Error('@master-process/plugin-monitor is not built (no dist): build it, or run without the monitor');

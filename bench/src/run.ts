@@ -31,6 +31,11 @@ export interface RunOptions {
    * requests (bounded by a generous 2 minutes): on a busy machine a reload may take most of a fixed window.
    */
   untilNewServed?: number;
+  /**
+   * Something to run beside the load (e.g. a scraper of the master's metrics): started with the load, on the
+   * started manager; stopped, and awaited, right before the load stops.
+   */
+  beside?: (manager: Manager) => { stop(): Promise<void> };
 }
 
 export interface FailureGroup {
@@ -177,8 +182,13 @@ export function run(options: RunOptions): Promise<RunResult> {
 export async function runTogether(list: RunOptions[]): Promise<RunResult[]> {
   const schedule = list[0]!;
   const tmp = tempDir('mp-bench-');
-  type Entry = { options: RunOptions; port: number; configFile: string; manager?: Manager; sampler?: RssSampler; outcomes: Outcome[] };
+  type Entry = { options: RunOptions; port: number; configFile: string; manager?: Manager; sampler?: RssSampler; outcomes: Outcome[]; beside?: { stop(): Promise<void> } };
   const entries: Entry[] = [];
+  const stopBeside = async (e: Entry) => {
+    const beside = e.beside;
+    e.beside = undefined;
+    await beside?.stop();
+  };
   let loads: ReturnType<typeof runLoad>[] = [];
   try {
     for (const [k, options] of list.entries()) {
@@ -207,6 +217,7 @@ export async function runTogether(list: RunOptions[]): Promise<RunResult[]> {
       }),
     );
     const loadStart = Date.now();
+    for (const e of entries) e.beside = e.options.beside?.(e.manager!);
     for (let i = 1; i <= schedule.reloads; i++) {
       const at = loadStart + (schedule.durationMs * i) / (schedule.reloads + 1);
       if (Date.now() < at) await sleep(at - Date.now());
@@ -232,6 +243,7 @@ export async function runTogether(list: RunOptions[]): Promise<RunResult[]> {
       const served = () => loads[k]!.samples.pid.reduce((n, pid) => n + (fresh.has(pid) ? 1 : 0), 0);
       await waitUntil(() => served() >= wanted, 120_000, `${wanted} answers from the new workers`);
     }));
+    await Promise.all(entries.map(stopBeside));
     for (const load of loads) load.stop();
     const results = await Promise.all(loads.map((load) => load.done));
     const analysed: RunResult[] = [];
@@ -246,6 +258,7 @@ export async function runTogether(list: RunOptions[]): Promise<RunResult[]> {
     }
     return analysed;
   } finally {
+    await Promise.all(entries.map((e) => stopBeside(e).catch(() => {})));
     for (const load of loads) load.stop();
     for (const e of entries) {
       e.sampler?.stop();
