@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runBoot, type BootResult, type BootVariant } from './boot.js';
 import { benchDir, monitorEntry, type ManagerOptions } from './managers.js';
-import { metricsSection, runMetrics, type MetricsResult } from './metrics.js';
+import { metricsSection, runMetrics, type MetricsResult, type ScrapeCost } from './metrics.js';
 import { PROTOCOLS, protocolsMarkdown, runProtocol, type Protocol, type ProtocolResult, type ProtocolRunOptions } from './protocols.js';
 import { bootRow, markdown, runRow, type Machine, type SteadyResult } from './report.js';
 import { restartSection, runRestarts, type RestartResult } from './restart.js';
@@ -340,11 +340,14 @@ async function main(): Promise<void> {
   }
   // The metrics plugin's cost: master-process only, its variants interleaved.
   let metricsResults: MetricsResult[] = [];
+  let scrapeCost: ScrapeCost | undefined;
   if (s.scenarios.includes('metrics') && s.managers.includes('master-process')) {
     process.stderr.write('bench: metrics scrape overhead ...\n');
     try {
-      metricsResults = await runMetrics({ workers: s.workers, connections: s.connections, durationMs: s.metricsDurationMs, rounds: s.metricsRounds, intervalsMs: s.metricsIntervalsMs, verbose: s.verbose }, emit);
-      for (const m of metricsResults) jsonl.push(JSON.stringify(m));
+      const measured = await runMetrics({ workers: s.workers, connections: s.connections, durationMs: s.metricsDurationMs, rounds: s.metricsRounds, intervalsMs: s.metricsIntervalsMs, verbose: s.verbose }, emit);
+      metricsResults = measured.variants;
+      scrapeCost = measured.cost;
+      for (const m of [...metricsResults, scrapeCost]) jsonl.push(JSON.stringify(m));
     } catch (error) {
       errors.push(`metrics: ${(error as Error).message}`);
     }
@@ -367,7 +370,7 @@ async function main(): Promise<void> {
   }
   if (restarts.length) report += `\n${restartSection(restarts)}`;
   if (metricsResults.length) {
-    report += `\n${metricsSection(metricsResults, `${s.workers} workers, ${s.connections} keep-alive connections, ${s.metricsRounds} round(s) of ${s.metricsDurationMs / 1000} s per variant`)}`;
+    report += `\n${metricsSection(metricsResults, scrapeCost, `${s.workers} workers, ${s.connections} keep-alive connections, ${s.metricsRounds} round(s) of ${s.metricsDurationMs / 1000} s per variant`)}`;
   }
   if (errors.length) report += `\n## Runs that did not complete\n\n${errors.map((e) => `- ${e}`).join('\n')}\n`;
   writeFileSync(join(s.out, 'latest.md'), `${report}\n`);

@@ -7,9 +7,10 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { freePort, summarize, type LatencySummary } from '@master-process/testkit';
-import type { Manager } from './managers.js';
+import { freePort, sleep, summarize, tempDir, type LatencySummary } from '@master-process/testkit';
+import { startManager, type Manager, type ManagerOptions } from './managers.js';
 import { cpuTimeMs } from './proc.js';
+import { median, table } from './report.js';
 import { run, type RunResult } from './run.js';
 
 const require = createRequire(import.meta.url);
@@ -50,10 +51,29 @@ export interface MetricsResult {
   scrapes: number;
   /** Scrapes that failed, by kind (`status N`, `timeout`, `no app metrics`, error codes). */
   scrapeFailures: Record<string, number>;
+  /** Pages that said a worker did not answer in time or answered something invalid (answered < asked). */
+  incompleteScrapes: number;
   /** Time of a scrape (GET sent → the last byte of the page), ms, over every round. */
   scrapeLatency: LatencySummary;
   /** Size of the page in bytes (median of the scrapes). */
   pageBytes: number;
+  leftovers: number[];
+}
+
+/** What one scrape costs, measured on an idle cluster (no load). */
+export interface ScrapeCost {
+  scenario: 'metrics-scrape-cost';
+  workers: number;
+  intervalMs: number;
+  scrapes: number;
+  scrapeFailures: Record<string, number>;
+  incomplete: number;
+  /** Time of a scrape with no load (ms). */
+  latency: LatencySummary;
+  pageBytes: number;
+  /** CPU time per scrape above the idle baseline (ms): the master's, and each worker's (their mean). */
+  masterMs: number;
+  workerMs: number;
   leftovers: number[];
 }
 
@@ -73,7 +93,10 @@ interface Scrapes {
   latencies: number[];
   bytes: number[];
   failures: Record<string, number>;
+  /** Pages that said a worker did not answer (the plugin's `scrape_workers` gauge: answered < asked). */
+  incomplete: number;
 }
+const noScrapes = (): Scrapes => ({ latencies: [], bytes: [], failures: {}, incomplete: 0 });
 
 /** Scrapes `port` every `intervalMs` from a thread of its own (src/scraper-thread.mjs) until `stop()`, which adds what it saw to `into`. */
 function startScraper(port: number, intervalMs: number, into: Scrapes): { stop(): Promise<void> } {
@@ -90,9 +113,10 @@ function startScraper(port: number, intervalMs: number, into: Scrapes): { stop()
   return {
     async stop() {
       thread.postMessage('stop');
-      const { latencies, bytes, failures } = await seen;
+      const { latencies, bytes, failures, incomplete } = await seen;
       into.latencies.push(...latencies);
       into.bytes.push(...bytes);
+      into.incomplete += incomplete;
       for (const [kind, n] of Object.entries(failures)) into.failures[kind] = (into.failures[kind] ?? 0) + n;
       await exited;
     },
@@ -110,16 +134,70 @@ function cpuNow(manager: Manager, workers: number[]) {
   };
 }
 
-/** Every variant, `rounds` times, interleaved; `emit` gets each run's own result (a JSON line of the report). */
-export async function runMetrics(options: MetricsOptions, emit: (r: RunResult) => void = () => {}): Promise<MetricsResult[]> {
+/** The cluster of every variant: the instrumented app, the plugin on `metricsPort`. */
+function cluster(options: MetricsOptions, entry: string, metricsPort: number): Omit<ManagerOptions, 'port' | 'tmp'> {
+  return {
+    kind: 'master-process',
+    workers: options.workers,
+    app: {},
+    exec: METRICS_APP,
+    plugins: [{ package: entry, export: 'metrics', options: { port: metricsPort } }],
+    verbose: options.verbose,
+  };
+}
+
+/**
+ * What one scrape costs in CPU, with no load (so that it barely depends on what else the machine runs): the
+ * cluster idle for `idleMs` (the baseline), then scraped every `intervalMs` for `scrapeMs`; the CPU used above
+ * the baseline's rate, per scrape. Not back to back: scrapes less than ~10 ms apart get pages without the
+ * workers' metrics (see bench/README.md#metrics-scrape-overhead), which cost less and are not the point.
+ */
+async function scrapeCost(options: MetricsOptions, entry: string, idleMs = 2000, scrapeMs = 4000, intervalMs = 50): Promise<ScrapeCost> {
+  const tmp = tempDir('mp-bench-metrics-');
+  const metricsPort = await freePort();
+  const manager = await startManager({ ...cluster(options, entry, metricsPort), port: await freePort(), tmp: tmp.path });
+  let stopped = false;
+  try {
+    const workers = manager.workerPids();
+    // One scrape first: the first gathers load the worker halves' code paths; it is not what a scrape costs.
+    await startScraper(metricsPort, 1000, noScrapes()).stop();
+    const idleFrom = cpuNow(manager, workers);
+    await sleep(idleMs);
+    const idleTo = cpuNow(manager, workers);
+    const seen = noScrapes();
+    const scraper = startScraper(metricsPort, intervalMs, seen);
+    await sleep(scrapeMs);
+    await scraper.stop();
+    const after = cpuNow(manager, workers);
+    const perScrape = (key: 'master' | 'workers') => {
+      const idleRate = (idleTo[key] - idleFrom[key]) / (idleTo.at - idleFrom.at);
+      return (after[key] - idleTo[key] - idleRate * (after.at - idleTo.at)) / Math.max(1, seen.latencies.length);
+    };
+    stopped = true;
+    const { leftovers } = await manager.stop();
+    return {
+      scenario: 'metrics-scrape-cost', workers: workers.length, intervalMs, scrapes: seen.latencies.length, scrapeFailures: seen.failures, incomplete: seen.incomplete, latency: summarize(seen.latencies),
+      pageBytes: seen.bytes.length ? median(seen.bytes) : 0, masterMs: perScrape('master'), workerMs: perScrape('workers') / workers.length, leftovers,
+    };
+  } finally {
+    if (!stopped) await manager.stop().catch(() => {});
+    tmp.remove();
+  }
+}
+
+/**
+ * Every variant, `rounds` times, interleaved, then the CPU one scrape costs (idle); `emit` gets each run's
+ * own result (a JSON line of the report).
+ */
+export async function runMetrics(options: MetricsOptions, emit: (r: RunResult) => void = () => {}): Promise<{ variants: MetricsResult[]; cost: ScrapeCost }> {
   const entry = metricsEntry();
   if (!entry) throw new Error('@master-process/plugin-metrics is not built (no dist): run `pnpm build` first');
   const variants = [null, ...options.intervalsMs];
   const results: MetricsResult[] = variants.map((intervalMs) => ({
     scenario: 'metrics', label: labelOf(intervalMs), intervalMs, rounds: [], p99: [], failed: 0, master: [], workers: [], client: [],
-    scrapes: 0, scrapeFailures: {}, scrapeLatency: summarize([]), pageBytes: 0, leftovers: [],
+    scrapes: 0, scrapeFailures: {}, incompleteScrapes: 0, scrapeLatency: summarize([]), pageBytes: 0, leftovers: [],
   }));
-  const scrapes: Scrapes[] = variants.map(() => ({ latencies: [], bytes: [], failures: {} }));
+  const scrapes: Scrapes[] = variants.map(noScrapes);
   for (let round = 0; round < options.rounds; round++) {
     for (const [k, intervalMs] of variants.entries()) {
       const metricsPort = await freePort();
@@ -127,14 +205,7 @@ export async function runMetrics(options: MetricsOptions, emit: (r: RunResult) =
       const r = await run({
         scenario: 'metrics',
         label: results[k]!.label,
-        manager: {
-          kind: 'master-process',
-          workers: options.workers,
-          app: {},
-          exec: METRICS_APP,
-          plugins: [{ package: entry, export: 'metrics', options: { port: metricsPort } }],
-          verbose: options.verbose,
-        },
+        manager: cluster(options, entry, metricsPort),
         connections: options.connections,
         keepAlive: true,
         durationMs: options.durationMs,
@@ -167,21 +238,21 @@ export async function runMetrics(options: MetricsOptions, emit: (r: RunResult) =
     }
   }
   for (const [k, result] of results.entries()) {
-    const { latencies, bytes, failures } = scrapes[k]!;
+    const { latencies, bytes, failures, incomplete } = scrapes[k]!;
     result.scrapes = latencies.length + Object.values(failures).reduce((a, b) => a + b, 0);
     result.scrapeFailures = failures;
+    result.incompleteScrapes = incomplete;
     result.scrapeLatency = summarize(latencies);
-    result.pageBytes = bytes.length ? [...bytes].sort((a, b) => a - b)[Math.floor(bytes.length / 2)]! : 0;
+    result.pageBytes = bytes.length ? median(bytes) : 0;
   }
-  return results;
+  return { variants: results, cost: await scrapeCost(options, entry) };
 }
 
-const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]! : NaN);
 const pct = (xs: number[]) => (xs.length ? `${(median(xs) * 100).toFixed(1)} %` : '–');
 
 export const METRICS_HEADER = [
   'variant', 'req/s (median of rounds)', 'rounds', '× never scraped (medians)', '× never scraped (median of per-round ratios)', 'p99 ms (load)', 'failed requests',
-  'scrapes (failed)', 'scrape p50 / p99 / max ms', 'page bytes', 'master CPU', 'workers CPU', 'client CPU',
+  'scrapes (failed, incomplete)', 'scrape p50 / p99 / max ms', 'page bytes', 'master CPU', 'workers CPU', 'client CPU', 'server CPU µs per request',
 ];
 
 /** One markdown row per variant; ratios to the first (never scraped) variant, the paired one round by round. */
@@ -192,24 +263,32 @@ export function metricsRows(results: MetricsResult[]): string[] {
     const paired = base && r !== base ? median(r.rounds.map((x, i) => x / base.rounds[i]!)).toFixed(3) : '–';
     const failedScrapes = Object.values(r.scrapeFailures).reduce((a, b) => a + b, 0);
     const l = r.scrapeLatency;
+    // What the cluster spends per response, round by round: less sensitive than req/s to how much CPU the machine had left.
+    const serverCpu = r.master.map((m, i) => ((m + r.workers[i]!) * 1e6) / r.rounds[i]!).filter(Number.isFinite);
     const cells = [
       r.label, median(r.rounds).toFixed(0), r.rounds.map((x) => x.toFixed(0)).join(', '), ratio, paired, median(r.p99).toFixed(1), String(r.failed),
-      r.intervalMs === null ? '–' : `${r.scrapes} (${failedScrapes ? Object.entries(r.scrapeFailures).map(([kind, n]) => `${kind}: ${n}`).join(', ') : 0})`,
+      r.intervalMs === null ? '–' : `${r.scrapes} (${failedScrapes ? Object.entries(r.scrapeFailures).map(([kind, n]) => `${kind}: ${n}`).join(', ') : 0}, ${r.incompleteScrapes})`,
       l.count ? `${l.p50.toFixed(1)} / ${l.p99.toFixed(1)} / ${l.max.toFixed(1)}` : '–', r.pageBytes ? String(r.pageBytes) : '–',
-      pct(r.master), pct(r.workers), pct(r.client),
+      pct(r.master), pct(r.workers), pct(r.client), serverCpu.length ? median(serverCpu).toFixed(0) : '–',
     ];
     return `| ${cells.join(' | ')} |`;
   });
 }
 
-const table = (header: string[], rows: string[]) => [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows].join('\n');
+/** The idle measurement, one sentence. */
+export function scrapeCostLine(c: ScrapeCost): string {
+  const failed = Object.values(c.scrapeFailures).reduce((a, b) => a + b, 0);
+  return `One scrape, measured on the idle cluster (${c.scrapes} scrapes, one every ${c.intervalMs} ms${failed ? `, ${failed} failed` : ''}${c.incomplete ? `, ${c.incomplete} incomplete` : ''}; CPU above the idle baseline, 10 ms ticks): ` +
+    `**${c.masterMs.toFixed(2)} ms of the master's CPU and ${c.workerMs.toFixed(2)} ms of each worker's**; ${c.latency.p50.toFixed(1)} ms p50, ${c.latency.p99.toFixed(1)} ms p99; a page of ${c.pageBytes} bytes.`;
+}
 
-export function metricsSection(results: MetricsResult[], settings: string): string {
-  const leftovers = results.flatMap((r) => r.leftovers);
+export function metricsSection(results: MetricsResult[], cost: ScrapeCost | undefined, settings: string): string {
+  const leftovers = [...results.flatMap((r) => r.leftovers), ...(cost?.leftovers ?? [])];
   return [
     '## Metrics scrape overhead', '',
-    `${settings}. The app (\`src/metrics-app.mjs\`) answers \`GET /\` at once and counts every response in prom-client (default metrics, a counter and a histogram by method, route and status); \`@master-process/plugin-metrics\` is loaded in every variant, which differ only in how often the bench process GETs \`/metrics\` during the load (as Prometheus does: one scrape at a time, on a kept-alive connection). Rounds interleaved; req/s after the first second; CPU in % of one core over the load (workers: both together; client: the bench process, load and scraper).`, '',
+    `${settings}. The app (\`src/metrics-app.mjs\`) answers \`GET /\` at once and counts every response in prom-client (default metrics, a counter and a histogram by method, route and status); \`@master-process/plugin-metrics\` is loaded in every variant, which differ only in how often the bench process GETs \`/metrics\` during the load (as Prometheus does: one scrape at a time, on a kept-alive connection). Rounds interleaved; req/s after the first second; CPU in % of one core over the load (workers: both together; client: the bench process, load and scraper), medians of the rounds; server CPU per request: (master + workers CPU) ÷ req/s, median of the rounds.`, '',
     table(METRICS_HEADER, metricsRows(results)), '',
+    ...(cost ? [scrapeCostLine(cost), ''] : []),
     ...(leftovers.length ? [`Processes left after stop: ${leftovers.join(' ')}`, ''] : []),
   ].join('\n');
 }

@@ -28,7 +28,8 @@ const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
 const ms = (n: number | null | undefined) => (n === null || n === undefined ? '–' : n.toFixed(0));
 const pct = (share: number) => `${(share * 100).toFixed(2)} %`;
 const avg = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+/** The middle value (the lower one of an even count). */
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 
 function kinds(failures: Record<string, number>): string {
   const list = Object.entries(failures).sort((a, b) => b[1] - a[1]);
@@ -113,7 +114,7 @@ export function steadyRow(s: SteadyResult, naive?: SteadyResult): string {
   return `| ${[s.label, median(s.rounds).toFixed(0), s.rounds.map((x) => x.toFixed(0)).join(', '), ratio, s.p99.toFixed(1), String(s.rssMB), cpu].join(' | ')} |`;
 }
 
-const table = (header: string[], rows: string[]) => [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows].join('\n');
+export const table = (header: string[], rows: string[]) => [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows].join('\n');
 
 interface Goal {
   goal: string;

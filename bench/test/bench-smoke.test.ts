@@ -31,7 +31,7 @@ test('master-process: one reload under keep-alive load costs no request and the 
 });
 
 test('metrics scenario: the scraped variant gets every page with the workers\' metrics while the load runs, and costs no request', { skip: metricsEntry() ? false : 'needs a build of @master-process/plugin-metrics (pnpm build)' }, async () => {
-  const results = await runMetrics({ workers: 2, connections: 4, durationMs: 2000, rounds: 1, intervalsMs: [200] });
+  const { variants: results, cost } = await runMetrics({ workers: 2, connections: 4, durationMs: 2000, rounds: 1, intervalsMs: [200] });
   assert.deepEqual(results.map((r) => r.intervalMs), [null, 200], 'a variant never scraped, then the scraped one');
   const [never, scraped] = results;
   const detail = JSON.stringify(results, null, 1);
@@ -45,6 +45,12 @@ test('metrics scenario: the scraped variant gets every page with the workers\' m
   // machine's speed. Every page answered 200 and held the app's counter summed over the workers (else it counts as failed).
   assert.ok(scraped!.scrapes >= 1, `scrapes: ${detail}`);
   assert.deepEqual(scraped!.scrapeFailures, {}, `failed scrapes: ${detail}`);
+  assert.equal(scraped!.incompleteScrapes, 0, `pages without a worker's metrics: ${detail}`);
   assert.equal(scraped!.scrapeLatency.count, scraped!.scrapes);
   assert.ok(scraped!.pageBytes > 0);
+  // The idle measurement: its back-to-back scrapes got pages too (at least one, awaited at its stop).
+  assert.ok(cost.scrapes >= 1, `idle scrapes: ${JSON.stringify(cost)}`);
+  assert.deepEqual(cost.scrapeFailures, {}, `failed idle scrapes: ${JSON.stringify(cost)}`);
+  assert.equal(cost.incomplete, 0, `idle pages without a worker's metrics: ${JSON.stringify(cost)}`);
+  assert.deepEqual(cost.leftovers, []);
 });
