@@ -7,7 +7,7 @@
 //   gauges are left out) and the miss is counted, so the scrape still answers, and still adds up.
 import type { Master, WorkerInfo, WorkerReply } from '@master-process/core';
 import type { Prom } from './prom.js';
-import { fold, isSnapshot, monotonicPart, type MetricJson } from './snapshot.js';
+import { asSnapshot, fold, monotonicPart, type MetricJson } from './snapshot.js';
 import { COLLECT, FINAL, NAME } from './wire.js';
 
 type Registry = InstanceType<Prom['Registry']>;
@@ -37,7 +37,9 @@ export class AppMetrics {
       ['worker:fork', (w: WorkerInfo) => this.live.set(w.pid, undefined)],
       ['worker:exit', (w: WorkerInfo) => this.retire(w.pid)],
       ['plugin:message', (w: WorkerInfo, message: { plugin: string; type: string; payload: unknown }) => {
-        if (message.plugin === NAME && message.type === FINAL && isSnapshot(message.payload) && this.live.has(w.pid)) this.live.set(w.pid, message.payload);
+        if (message.plugin !== NAME || message.type !== FINAL || !this.live.has(w.pid)) return;
+        const last = asSnapshot(message.payload);
+        if (last) this.live.set(w.pid, last);
       }],
     ];
     for (const [event, listener] of this.listeners) master.on(event, listener);
@@ -66,9 +68,10 @@ export class AppMetrics {
       const { pid } = reply.worker;
       // Exited while we waited: its last snapshot is in `retired` already.
       if (!this.live.has(pid)) continue;
-      if (reply.ok && isSnapshot(reply.value)) {
-        this.live.set(pid, reply.value);
-        fresh.set(pid, reply.value);
+      const snapshot = reply.ok ? asSnapshot(reply.value) : undefined;
+      if (snapshot) {
+        this.live.set(pid, snapshot);
+        fresh.set(pid, snapshot);
       } else if (reply.ok) {
         this.onError('invalid', reply.worker, 'its answer is not a list of prom-client metrics');
       } else if (reply.error.code !== 'MP_ERR_WORKER_EXIT') {

@@ -71,14 +71,20 @@ export function fold(totals: readonly MetricJson[], snapshot: readonly MetricJso
   return [...byName.values()].map(({ metric, values }) => ({ ...metric, values: [...values.values()] }));
 }
 
-/** A reply from a worker, checked: the channel carries whatever a worker sends. */
-export function isSnapshot(value: unknown): value is MetricJson[] {
-  return (
-    Array.isArray(value) &&
-    value.every(
-      (m) =>
-        m !== null && typeof m === 'object' && typeof m.name === 'string' && typeof m.type === 'string' && Array.isArray(m.values) &&
-        (m.values as unknown[]).every((v) => v !== null && typeof v === 'object' && typeof (v as MetricValue).value === 'number' && typeof (v as MetricValue).labels === 'object'),
-    )
-  );
+/**
+ * A worker's reply as a snapshot, or undefined when it is not one: the channel carries whatever a worker
+ * sends. A value that is not a finite number is dropped, not the whole reply: JSON turns NaN into null,
+ * and prom-client's default metrics give NaN (`nodejs_eventloop_lag_mean_seconds` when two collections
+ * come within one sample of each other).
+ */
+export function asSnapshot(value: unknown): MetricJson[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const metrics: MetricJson[] = [];
+  for (const m of value as unknown[]) {
+    const metric = m as MetricJson | null;
+    if (metric === null || typeof metric !== 'object' || typeof metric.name !== 'string' || typeof metric.type !== 'string' || !Array.isArray(metric.values)) return undefined;
+    if (!metric.values.every((v) => v !== null && typeof v === 'object' && (typeof v.value === 'number' || v.value === null) && v.labels !== null && typeof v.labels === 'object')) return undefined;
+    metrics.push({ ...metric, values: metric.values.filter((v) => Number.isFinite(v.value)) });
+  }
+  return metrics;
 }

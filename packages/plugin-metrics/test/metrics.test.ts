@@ -89,6 +89,16 @@ describe('workers that cannot answer', () => {
     assert.ok(!/^app_/m.test(text), 'no app metrics');
   });
 
+  it('back-to-back scrapes with prom-client\'s default metrics: every worker is in every page (a NaN it reports drops that value only)', async () => {
+    const { metricsPort } = track(await startWithMetrics({ workers: 2, metrics: { timeout: '20s' }, env: { METRICS_APP_DEFAULTS: '1' } }));
+    for (let i = 0; i < 30; i++) {
+      const { text } = await scrape(metricsPort);
+      assert.equal(value(text, 'master_process_metrics_scrape_workers{result="answered"}'), 2, `scrape ${i}`);
+      assert.equal(value(text, 'master_process_metrics_scrape_errors_total{reason="invalid"}'), 0, `scrape ${i}`);
+      assert.ok((value(text, 'nodejs_heap_size_total_bytes') ?? 0) > 0, 'the default metrics, summed');
+    }
+  });
+
   it('a blocked worker is left out after the timeout and counted; the scrape still answers, its counters from its last snapshot', async () => {
     const { handle, port, metricsPort } = track(await startWithMetrics({ workers: 2, metrics: { timeout: 1500 }, env: { DEBUG: 'master-process:metrics' } }));
     for (let i = 0; i < 20; i++) await httpGet({ port });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fold, isSnapshot, monotonicPart, type MetricJson } from '../src/snapshot.js';
+import { asSnapshot, fold, monotonicPart, type MetricJson } from '../src/snapshot.js';
 
 const counter = (value: number, labels = {}): MetricJson => ({ name: 'c_total', help: 'c', type: 'counter', aggregator: 'sum', values: [{ value, labels }] });
 const gauge = (value: number): MetricJson => ({ name: 'g', help: 'g', type: 'gauge', aggregator: 'sum', values: [{ value, labels: {} }] });
@@ -45,11 +45,13 @@ describe('folding a gone worker into the totals', () => {
     assert.deepEqual(valuesOf(fold(totals, [counter(Number.NaN)]), 'c_total'), [['c_total', {}, 1]]);
   });
 
-  it('checks what a worker sent', () => {
-    assert.equal(isSnapshot([counter(1), histogram(1, 1)]), true);
-    assert.equal(isSnapshot([]), true);
+  it('checks what a worker sent; a NaN that JSON made null drops that value, not the reply', () => {
+    assert.deepEqual(asSnapshot([counter(1), histogram(1, 1)]), [counter(1), histogram(1, 1)]);
+    assert.deepEqual(asSnapshot([]), []);
+    const lag = { name: 'nodejs_eventloop_lag_mean_seconds', help: 'lag', type: 'gauge', aggregator: 'average', values: [{ value: null, labels: {} }] };
+    assert.deepEqual(asSnapshot(JSON.parse(JSON.stringify([counter(2), lag]))), [counter(2), { ...lag, values: [] }]);
     for (const bad of [null, 'x', {}, [{}], [{ name: 'a', type: 'counter', values: [{ value: '1', labels: {} }] }], [{ name: 'a', type: 'counter', values: [null] }]]) {
-      assert.equal(isSnapshot(bad), false, JSON.stringify(bad));
+      assert.equal(asSnapshot(bad), undefined, JSON.stringify(bad));
     }
   });
 });
