@@ -117,9 +117,14 @@ wait $a
 echo $((a - 1)) > /proc/sys/kernel/ns_last_pid
 sleep 300 & b=$!
 wait $r
-kill -0 $c 2>/dev/null && echo "c alive" || echo "c killed"
+# A killed child of this shell is a zombie until it is waited for: alive is running, not a zombie. Read
+# with a builtin: a fork here could itself get the pid just freed.
+alive() { s=; read -r s 2>/dev/null < /proc/$1/stat; case "$s" in "" | *") Z "*) return 1 ;; esac; }
+# SIGKILL takes effect once its target runs again: give it up to 5 s.
+i=0; while alive $c && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+alive $c && echo "c alive" || echo "c killed"
 [ "$b" = "$a" ] && echo "b reused" || echo "b new"
-kill -0 $b 2>/dev/null && echo "b alive" || echo "b killed"
+alive $b && echo "b alive" || echo "b killed"
 kill $b 2>/dev/null`;
 
 describe('watchdog reaper: pid reuse during the grace', { skip: noPidNamespace }, () => {
