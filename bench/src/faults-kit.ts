@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   fixtures, freePort, runLoad, sleep, startMaster, tempDir,
-  type LoadResult, type MasterEvent, type MasterHandle, type MasterSpec,
+  type LoadResult, type LoadTarget, type MasterEvent, type MasterHandle, type MasterSpec,
 } from '@master-process/testkit';
 import { childrenOf, isRunning, parentOf } from './proc.js';
 
@@ -131,7 +131,7 @@ export class FaultContext {
   }
 
   /** The shared load client (testkit `runLoad`): keep-alive connections looping requests until stopped. */
-  load(target: { port?: number; socketPath?: string } = { port: this.port }, connections = 8) {
+  load(target: LoadTarget = { port: this.port }, connections = 8) {
     const run = runLoad({ target, connections, keepAlive: true });
     this.running.push(run);
     return run;
@@ -139,10 +139,10 @@ export class FaultContext {
 
   /** Stop every load client; returns the merged result. */
   async stopLoad(): Promise<LoadResult[]> {
-    for (const run of this.running.splice(0)) {
-      run.stop();
-      this.loads.push(await run.done);
-    }
+    const runs = this.running.splice(0);
+    // All at once: a load still running while another one's last requests finish would go on sending.
+    for (const run of runs) run.stop();
+    this.loads.push(...(await Promise.all(runs.map((run) => run.done))));
     return this.loads;
   }
 

@@ -31,16 +31,14 @@ export const restartFaults: Fault[] = [
   {
     id: '10b',
     title: 'the master restarted 5 times under load (SIGTERM, version guard exit 1, SIGKILL) on a socket systemd holds (socket activation)',
-    expected: '0 refused; 0 failed at the graceful restarts: connections wait in the backlog while no master runs; the killed master\'s workers answer what they accepted',
+    expected: '0 refused, 0 failed: connections wait in the backlog while no master runs; the killed master\'s workers answer what they had accepted (the orphan grace)',
     plugins: ['plugin-systemd', 'plugin-version-guard'],
     async run(ctx) {
       const r = await restarts(ctx, 'activated');
       ctx.check('no connection refused', r.refused === 0, JSON.stringify(r.failures));
-      const graceful = r.restarts.filter((x) => x.how !== 'SIGKILL');
-      ctx.check('no request failed at the graceful restarts (SIGTERM, exit 1)', graceful.every((x) => x.failed === 0), JSON.stringify(r.restarts));
-      // The killed master's workers answer what they accepted; the core's watchdog thread kills them within a
-      // second, which on a busy machine may cut a request still in flight, at most one per connection.
-      ctx.check('at the SIGKILL, at most the requests in flight fail', r.restarts.every((x) => x.failed <= 8), JSON.stringify(r.restarts));
+      // The graceful restarts drain; at the SIGKILL the orphaned workers stop accepting and answer what they had
+      // accepted (300 ms requests are in flight at each restart), then exit.
+      ctx.check('no request failed, at any restart (the SIGKILL included)', r.failed === 0, JSON.stringify(r.restarts));
       ctx.note(`0 refused, ${r.failed} failed; the longest wait in the backlog ${ctx.figures.maxLatencyMs} ms`);
     },
   },

@@ -4,6 +4,8 @@
 // - `bound`: the master binds the port itself; between one master's exit and the next one's listen, nothing does;
 // - `activated`: systemd holds the socket (.socket unit; here systemd-socket-activate and testkit's socket
 //   holder) and plugin-systemd has the workers serve it; meanwhile connections wait in the kernel's backlog.
+// Besides the main load (5 ms requests), a few keep-alive connections send 300 ms requests, so that requests are
+// in flight at every restart: at the SIGKILL they are the orphaned workers' to finish (the core's orphan grace).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -15,11 +17,14 @@ import { probe } from './managers.js';
 
 export type RestartSetup = 'bound' | 'activated';
 const RESTARTS = ['SIGTERM', 'exit 1 (version guard)', 'SIGKILL', 'SIGTERM', 'exit 1 (version guard)'] as const;
+const SLOW_MS = 300;
 
 export interface RestartOptions {
   setup: RestartSetup;
   workers: number;
   connections: number;
+  /** Keep-alive connections sending 300 ms requests beside the main load (default 4). */
+  slowConnections?: number;
   /** Load after the last restart, before the run ends (ms). */
   settleMs?: number;
   verbose?: boolean;
@@ -31,6 +36,7 @@ export interface RestartResult {
   label: string;
   workers: number;
   connections: number;
+  slowConnections: number;
   total: number;
   ok: number;
   failed: number;
@@ -79,7 +85,11 @@ export async function runRestarts(options: RestartOptions, onLoad?: (load: LoadR
   const first = options.setup === 'activated' ? probe(port, 60_000) : undefined;
   await ready(1);
   await first;
-  const load = runLoad({ target: { port }, connections: options.connections, keepAlive: false, durationMs: 115_000, keepFailures: 1_000_000 });
+  const slowConnections = options.slowConnections ?? 4;
+  const loads = [
+    runLoad({ target: { port }, connections: options.connections, keepAlive: false, durationMs: 115_000, keepFailures: 1_000_000 }),
+    ...(slowConnections > 0 ? [runLoad({ target: { port, path: `/slow?ms=${SLOW_MS}` }, connections: slowConnections, keepAlive: true, durationMs: 115_000, keepFailures: 1_000_000 })] : []),
+  ];
   const startedAt = Date.now();
   const windows: { how: string; from: number; to: number }[] = [];
   try {
@@ -96,10 +106,14 @@ export async function runRestarts(options: RestartOptions, onLoad?: (load: LoadR
     }
     await sleep(options.settleMs ?? 1500);
   } finally {
-    load.stop();
+    for (const load of loads) load.stop();
   }
-  const result = await load.done;
-  onLoad?.(result);
+  const [result, slow] = await Promise.all(loads.map((load) => load.done));
+  onLoad?.(result!);
+  if (slow) onLoad?.(slow);
+  const all = slow ? [result!, slow] : [result!];
+  const failures: Record<string, number> = {};
+  for (const r of all) for (const [kind, n] of Object.entries(r.failures)) failures[kind] = (failures[kind] ?? 0) + n;
   handle.signal('SIGTERM');
   await Promise.race([handle.exited, sleep(20_000)]);
   const everyone = [handle.pid, ...handle.pids];
@@ -108,7 +122,7 @@ export async function runRestarts(options: RestartOptions, onLoad?: (load: LoadR
   await handle.cleanup();
   dir.remove();
 
-  const failureTimes = result.firstFailures;
+  const failureTimes = all.flatMap((r) => r.firstFailures);
   const byExit = exits(handle).map((e) => (e.signal ? String(e.signal) : `exit ${e.code}`));
   const restarts = windows.map((w, k) => {
     const exit = exits(handle)[k];
@@ -120,19 +134,21 @@ export async function runRestarts(options: RestartOptions, onLoad?: (load: LoadR
       failed: failureTimes.filter((f) => f.t >= w.from && f.t <= w.to + 1000).length,
     };
   });
-  const reset = (result.failures.ECONNRESET ?? 0) + (result.failures['socket hang up'] ?? 0);
-  const latencies = result.samples.latency.filter((_, i) => result.samples.pid[i]! > 0);
+  const reset = (failures.ECONNRESET ?? 0) + (failures['socket hang up'] ?? 0);
+  // The main load's: the slow requests take 300 ms by design.
+  const latencies = result!.samples.latency.filter((_, i) => result!.samples.pid[i]! > 0);
   return {
     scenario: 'master-restart',
     setup: options.setup,
     label: options.setup === 'activated' ? 'socket held by systemd (socket activation)' : 'port bound by the master',
     workers: options.workers,
     connections: options.connections,
-    total: result.total,
-    ok: result.ok,
-    failed: result.failed,
-    failures: result.failures,
-    refused: result.failures.ECONNREFUSED ?? 0,
+    slowConnections,
+    total: all.reduce((n, r) => n + r.total, 0),
+    ok: all.reduce((n, r) => n + r.ok, 0),
+    failed: all.reduce((n, r) => n + r.failed, 0),
+    failures,
+    refused: failures.ECONNREFUSED ?? 0,
     reset,
     restarts,
     latency: summarize(latencies),
@@ -148,7 +164,7 @@ export function restartSection(results: RestartResult[]): string {
   return [
     '## Master restarts under load',
     '',
-    `${RESTARTS.length} restarts of the master (${RESTARTS.join(', ')}), each restarted at once as by \`Restart=always\`; ${results[0]!.workers} workers, ${results[0]!.connections} connections with keep-alive off (every request a new connection), 5 ms per request.`,
+    `${RESTARTS.length} restarts of the master (${RESTARTS.join(', ')}), each restarted at once as by \`Restart=always\`; ${results[0]!.workers} workers, ${results[0]!.connections} connections with keep-alive off (every request a new connection), 5 ms per request, and ${results[0]!.slowConnections} keep-alive connections sending ${SLOW_MS} ms requests (some in flight at every restart). Max latency: of the 5 ms requests.`,
     '',
     `| ${head.join(' | ')} |`,
     `|${head.map(() => '---').join('|')}|`,

@@ -179,7 +179,9 @@ class MasterImpl extends EventEmitter {
   private endDelay?: () => void;
   /** Kills the workers if this master dies (option `watchdog`). */
   private watchdog?: Watchdog;
+  /** The process exits without stop() (an uncaught error): with the watchdog, the workers get the orphan grace. */
   private readonly killOnExit = () => {
+    if (this.watchdog) return;
     for (const record of this.records) record.signal('SIGKILL');
   };
   private readonly reportPluginError = (error: MasterProcessError) => {
@@ -263,7 +265,8 @@ class MasterImpl extends EventEmitter {
     // stdio is set per fork (plugins may pass descriptors).
     cluster.setupPrimary({ exec, args, execArgv: [...execArgv, '--require', preloadPath()] });
     process.on('exit', this.killOnExit);
-    if (watchdog) this.watchdog = new Watchdog();
+    // A dead master's workers get the kill timeout to finish what they accepted (the orphan grace).
+    if (watchdog) this.watchdog = new Watchdog({ grace: this.options.killTimeout });
     if (this.options.handleSignals) this.installSignals();
     log('master %d starting %d worker(s) of %s: %o', process.pid, this.options.workers, exec, {
       killTimeout: this.options.killTimeout, readyTimeout: this.options.readyTimeout, crash: this.options.crash, reload: this.options.reload, drain, watchdog,

@@ -257,7 +257,10 @@ export interface MasterOptions {
    * master-process still drains without a failed request (default true; env `MASTER_PROCESS_DRAIN=0` turns it off).
    */
   drain?: boolean;
-  /** Workers kill themselves when the master dies, even with a blocked event loop (default true). */
+  /**
+   * One small reaper process per master: if the master dies, it SIGKILLs the workers still running at the end of
+   * the orphan grace (`killTimeout`), even one with a blocked event loop (default true).
+   */
   watchdog?: boolean;
   /** Exit the process with the stop code once the master has stopped (default true). */
   exitProcess?: boolean;

@@ -1,5 +1,6 @@
-// The watchdog: one reaper process per master that SIGKILLs the master's workers if the master dies,
-// blocked event loop or not. Real masters, real workers, real signals; every wait is on an event or
+// The watchdog: one reaper process per master that, if the master dies, SIGKILLs the master's workers still
+// running at the end of the grace (the kill timeout), blocked event loop or not (see orphans.test.ts for the
+// workers' side). Real masters, real workers, real signals; every wait is on an event or
 // bounded generously (no timing is asserted).
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -59,7 +60,7 @@ async function blockWorker(m: Awaited<ReturnType<typeof master>>['m'], port: num
 
 describe('watchdog: one reaper per master', () => {
   it('a master SIGKILLed while its worker\'s event loop is blocked: the worker is killed, and the reaper leaves', async () => {
-    const { m, port } = await master({ options: { workers: 1 } }, {}, cleanups);
+    const { m, port } = await master({ options: { workers: 1, killTimeout: '2s' } }, {}, cleanups);
     await m.started();
     const reapers = reapersOf(m);
     assert.equal(reapers.length, 1, `one reaper beside the worker: ${childrenOf(m.pid).map(commandOf).join(' | ')}`);
@@ -91,7 +92,7 @@ describe('watchdog: one reaper per master', () => {
   });
 
   it('a reaper killed by someone else is replaced, and the new one knows every worker', async () => {
-    const { m, port } = await master({ options: { workers: 1 } }, {}, cleanups);
+    const { m, port } = await master({ options: { workers: 1, killTimeout: '2s' } }, {}, cleanups);
     await m.started();
     const [first] = reapersOf(m);
     assert.ok(first);
@@ -106,9 +107,9 @@ describe('watchdog: one reaper per master', () => {
   });
 });
 
-/** A stand-in master (test/fixtures/watchdog-owner.ts) running the Watchdog class with `shell`. */
+/** A stand-in master (test/fixtures/watchdog-owner.ts) running the Watchdog class with `shell` and a 1 s grace. */
 function owner(shell?: string) {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', ownerScript, ...(shell ? [shell] : [])], { cwd: coreDir, stdio: ['pipe', 'pipe', 'inherit'] });
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', ownerScript, '1000', ...(shell ? [shell] : [])], { cwd: coreDir, stdio: ['pipe', 'pipe', 'inherit'] });
   cleanups.push(async () => kill(child.pid!));
   const lines: any[] = [];
   const waiters: (() => void)[] = [];
@@ -144,7 +145,7 @@ function owner(shell?: string) {
 
 for (const [name, shell] of [['/bin/sh', undefined], ['Node, where there is no shell', '/nonexistent/sh']] as const) {
   describe(`watchdog reaper (${name})`, () => {
-    it('kills the pids still watched when its owner dies, and not one it was told has exited', async () => {
+    it('kills the pids still watched after the grace when its owner dies, and not one it was told has exited', async () => {
       const o = owner(shell);
       const reaper = await o.reaper();
       assert.ok(reaper > 0);

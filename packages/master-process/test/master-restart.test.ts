@@ -30,7 +30,7 @@ function workersOf(handle: MasterHandle, n: number): number[] {
   return handle.events.filter((e) => e.ev === 'worker:fork' && e.t >= from && e.t < to).map((e) => e.args![0].pid as number);
 }
 
-test('5 master restarts on an activated socket under load (SIGTERM, version guard exit 1, SIGKILL): 0 refused, 0 failed but at the SIGKILL; a rolling reload on it too', { skip: unavailable }, async () => {
+test('5 master restarts on an activated socket under load (SIGTERM, version guard exit 1, SIGKILL) with 300 ms requests in flight: 0 refused, 0 failed; a rolling reload on it too', { skip: unavailable }, async () => {
   const dir = tempDir('mp-restart-');
   const manifest = join(dir.path, 'node_modules', 'fake-guarded', 'package.json');
   mkdirSync(join(manifest, '..'), { recursive: true });
@@ -51,6 +51,8 @@ test('5 master restarts on an activated socket under load (SIGTERM, version guar
   try {
     // The first connections start the holder (systemd-socket-activate waits for one) and wait in the backlog.
     for (const keepAlive of [true, false]) loads.push(runLoad({ target: { port }, connections: CONNECTIONS / 2, keepAlive, durationMs: 110_000, keepFailures: 1000 }));
+    // Slow requests too: some are in flight at every restart, the SIGKILL included.
+    loads.push(runLoad({ target: { port, path: '/slow?ms=300' }, connections: 4, keepAlive: true, durationMs: 110_000, keepFailures: 1000 }));
     let master = await nthMaster(handle, 1);
 
     // 1: a plain restart (systemctl restart: SIGTERM, graceful stop, exit 0).
@@ -63,12 +65,11 @@ test('5 master restarts on an activated socket under load (SIGTERM, version guar
     // 2: the version guard sees an upgrade and exits 1.
     version('1.0.1');
     master = await nthMaster(handle, 3);
-    // 3: the master is killed (OOM killer): its workers die with it.
+    // 3: the master is killed (OOM killer): its workers, orphans now, finish what they accepted, then exit.
     const doomed = workersOf(handle, 3);
     const killedAt = Date.now();
     process.kill(master, 'SIGKILL');
     await waitUntil(() => doomed.every((pid) => !isAlive(pid)), 20_000, 'the killed master\'s workers to be gone');
-    const orphansGoneAt = Date.now();
     master = await nthMaster(handle, 4);
     // 4 and 5: a plain restart, then the version guard again.
     process.kill(master, 'SIGTERM');
@@ -86,11 +87,11 @@ test('5 master restarts on an activated socket under load (SIGTERM, version guar
     process.stdout.write(`# ${served} served, failures: ${JSON.stringify(failures.map((f) => f.kind))}\n`);
     assert.ok(served > 0);
     assert.equal(failures.filter((f) => f.kind === 'ECONNREFUSED').length, 0, 'no connection was refused, not even while no master ran');
-    // The graceful restarts cost nothing. At the SIGKILL the orphaned workers stop accepting and answer what they
-    // had accepted (usually all of it); the core's watchdog thread kills them within a second, which on a busy
-    // machine can cut a request still in flight: at most one per connection.
-    for (const f of failures) assert.ok(f.t >= killedAt && f.t <= orphansGoneAt + 1000, `a failure outside the SIGKILL: ${JSON.stringify(f)}`);
-    assert.ok(failures.length <= CONNECTIONS, `${failures.length} failures at the SIGKILL, more than the ${CONNECTIONS} requests that can be in flight`);
+    // Not one failure, the SIGKILL included: the orphaned workers stopped accepting (the next connections waited
+    // in the backlog for the next master) and answered what they had accepted (the core's orphan grace).
+    assert.deepEqual(failures, [], 'no request failed');
+    const orphansAnswered = results.flatMap((r) => r.samples.end.filter((end, i) => end > killedAt && doomed.includes(r.samples.pid[i]!)));
+    assert.ok(orphansAnswered.length > 0, 'the killed master\'s workers answered requests after its death');
     // Every master served: the requests were answered by workers of all six.
     const answered = new Set(results.flatMap((r) => r.samples.pid));
     for (let n = 1; n <= 6; n++) assert.ok(workersOf(handle, n).some((w) => answered.has(w)), `master ${n} served requests`);

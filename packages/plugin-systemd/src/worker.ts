@@ -6,7 +6,9 @@
 // the connections it had not handed over when the last worker leaves (resets at every master restart);
 // with SCHED_NONE the primary closes its fd 3 once no worker holds it (then nothing serves). Here every
 // worker accepts on the one shared socket; a worker that goes only closes its copy, and connections
-// keep waiting in the kernel's backlog, even while no master runs at all.
+// keep waiting in the kernel's backlog, even while no master runs at all. A worker whose master died
+// closes its copy too, then finishes what it had accepted: the core's orphan grace (reportListening()
+// makes these servers part of it).
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -79,28 +81,8 @@ function asPrimary<T>(fn: () => T): T {
   }
 }
 
-/**
- * When the master dies (SIGKILL, OOM), cluster ends the worker at once on the channel's close, with the
- * requests it is serving. On an activated socket the next master takes over where this one stops, so
- * stop accepting (the connections not yet accepted wait in the backlog for the next master), answer what
- * was accepted (the drain), then end: by itself once drained, at the latest at the master's kill timeout
- * (the core's watchdog thread, when on, kills a worker with a blocked loop sooner). Runs before cluster's
- * own listener, which exits only when the disconnect was not asked for (`exitedAfterDisconnect`).
- */
-function drainIfOrphaned(servers: ReadonlySet<net.Server>): void {
-  process.prependOnceListener('disconnect', () => {
-    const worker = cluster.worker;
-    if (!worker || worker.exitedAfterDisconnect) return; // a retirement: the master drains it
-    for (const server of servers) server.close();
-    worker.exitedAfterDisconnect = true;
-    setTimeout(() => process.exit(0), Number(process.env.MASTER_PROCESS_KILL_TIMEOUT) || 5000).unref();
-  });
-}
-
 export function serveInherited(sockets: readonly WorkerSocket[]): void {
   const used = new Set<number>();
-  const servers = new Set<net.Server>();
-  drainIfOrphaned(servers);
   const backlog = somaxconn();
   const proto = net.Server.prototype;
   const listen = proto.listen as (this: net.Server, ...args: ListenArgs) => net.Server;
@@ -109,7 +91,6 @@ export function serveInherited(sockets: readonly WorkerSocket[]): void {
     const socket = asked && pick(sockets, asked, used);
     if (!socket) return listen.apply(this, args);
     used.add(socket.fd);
-    servers.add(this);
     const callback = typeof args[args.length - 1] === 'function' ? args[args.length - 1] : undefined;
     // listen() on a listening socket sets its backlog anew: keep systemd's (the kernel's cap) unless the app asked.
     const rest = [asked.backlog ?? backlog, ...(callback ? [callback] : [])];

@@ -73,10 +73,14 @@ let closingOnRetirement = false;
 /**
  * On retirement the cluster closes the servers it brokered, waits until they are closed (drained), then
  * calls process.disconnect(). Close our own servers at that point too, and disconnect once they are.
+ * If the master died (the orphan grace), close them at once.
  */
 function closeOwnServersOnRetirement(): void {
   if (closingOnRetirement) return;
   closingOnRetirement = true;
+  shared().events.once('orphaned', () => {
+    for (const server of ownServers) if (server.listening) server.close();
+  });
   const disconnect = process.disconnect;
   process.disconnect = function retire(this: NodeJS.Process) {
     const open = [...ownServers].filter((server) => server.listening);

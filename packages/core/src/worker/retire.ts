@@ -7,18 +7,23 @@
 //   the app's clean-up would never run;
 // - the master is told how the drain goes, and when the HTTP side is drained (only upgraded connections
 //   may be left), so it sends SIGTERM then instead of at half the kill timeout.
+// A worker whose master died retires the same way, driven from inside (orphan.ts).
 import type { OpenConnections } from '../types.js';
 import { ENV, MESSAGE_KEY, OPEN_KINDS, isControlMessage, noneOpen, type ControlMessage } from './protocol.js';
 import { shared, type WorkerShared } from './shared.js';
 
-const isManagedWorker = () => process.env[ENV.WORKER] === '1' && typeof process.send === 'function';
+export const isManagedWorker = () => process.env[ENV.WORKER] === '1' && typeof process.send === 'function';
 
-function killTimeout(): number {
+/** The master's kill timeout: how long a retiring worker has to drain (also the orphan grace). */
+export function killTimeout(): number {
   const ms = Number(process.env[ENV.KILL_TIMEOUT]);
   return Number.isFinite(ms) && ms > 0 ? ms : 5000;
 }
 
 let releaseHold: (() => void) | undefined;
+let reporter: Reporter | undefined;
+/** Set once the master died (see orphan.ts): the end of the drain is acted on here instead of reported. */
+let withoutMaster: ((term: boolean) => void) | undefined;
 
 /** The app (or the helper's onShutdown) handles SIGTERM itself: its default action would not kill us. */
 export function appListensForSigterm(): boolean {
@@ -39,10 +44,20 @@ function retire(state: WorkerShared, reason: string): void {
   if (state.retiring) return;
   state.retiring = Object.freeze({ reason });
   hold();
-  const reporter = new Reporter(state);
-  state.events.on('progress', () => reporter.poke());
+  reporter = new Reporter(state);
+  state.events.on('progress', () => reporter!.poke());
   // The helper's listeners never throw (it wraps them).
   state.events.emit('retiring', state.retiring);
+}
+
+/**
+ * The master died: retire as it would have (unless it had begun), and call `onDrained(term)` once the HTTP
+ * side is drained, `term` saying whether SIGTERM is safe now (the same rule as the master's).
+ */
+export function retireWithoutMaster(reason: string, onDrained: (term: boolean) => void): void {
+  withoutMaster = onDrained;
+  retire(shared(), reason);
+  reporter?.orphaned();
 }
 
 /** Keep the event loop alive until SIGTERM (at most the kill timeout) when the app listens for it. */
@@ -66,10 +81,18 @@ class Reporter {
   private last = '';
   private lastAt = 0;
   private done = false;
+  /** The `term` of the `drained` report, once sent. */
+  private term?: boolean;
   private immediate?: NodeJS.Immediate;
   private throttled?: NodeJS.Timeout;
 
   constructor(private readonly state: WorkerShared) {}
+
+  /** The master died: a drain already reported ends here, one still going reports here from now on. */
+  orphaned(): void {
+    if (this.term !== undefined) withoutMaster?.(this.term);
+    else this.poke();
+  }
 
   /** Something changed: look once the event loop has handled the rest of this turn's events. */
   poke(): void {
@@ -81,7 +104,7 @@ class Reporter {
   }
 
   private report(): void {
-    if (this.done || !process.connected) return;
+    if (this.done || (!process.connected && !withoutMaster)) return;
     // Servers that never listened are not part of the drain.
     const active = [...this.state.drainers].filter((d) => d.listening || d.state !== 'serving');
     if (active.length === 0) return;
@@ -96,7 +119,10 @@ class Reporter {
       this.done = true;
       clearTimeout(this.throttled);
       // SIGTERM's default action would cut the upgraded connections left, unless the app handles it.
-      const message: ControlMessage = { [MESSAGE_KEY]: 'drained', open, term: open.upgraded === 0 || appListensForSigterm() };
+      this.term = open.upgraded === 0 || appListensForSigterm();
+      // No master to hear a last word: SIGTERM is the worker's own to send (orphan.ts).
+      if (withoutMaster) return withoutMaster(this.term);
+      const message: ControlMessage = { [MESSAGE_KEY]: 'drained', open, term: this.term };
       // The master's SIGTERM follows this report: the worker halves have their last word first.
       const send = () => process.connected && process.send!(message, undefined, {}, () => {});
       if (this.state.lastWords) void this.state.lastWords().then(send);
@@ -117,6 +143,7 @@ class Reporter {
       this.lastAt = Date.now();
       message = { [MESSAGE_KEY]: 'draining', open };
     }
+    if (withoutMaster) return;
     // A callback, so a channel that closed meanwhile is no 'error' event: the master's `disconnect` tells it the rest.
     process.send!(message, undefined, {}, () => {});
   }

@@ -26,10 +26,11 @@ export interface RetiringInfo {
 
 export interface WorkerShared {
   readonly drainers: Set<DrainerView>;
-  /** `retiring` (RetiringInfo), once; `progress` whenever a drain moved on. */
+  /** `retiring` (RetiringInfo), once; `progress` whenever a drain moved on; `orphaned` once, if the master died. */
   readonly events: EventEmitter;
   retiring?: RetiringInfo;
   retirementInstalled?: boolean;
+  orphanGraceInstalled?: boolean;
   /**
    * Runs the worker halves' `beforeDisconnect` handlers, once (later calls get the same promise), within
    * a bound. The retirement awaits it before it reports `drained` (the master's SIGTERM follows that
