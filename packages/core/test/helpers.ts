@@ -1,7 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fixtures, freePort, httpGet, startMaster, tempDir, type MasterHandle, type MasterSpec } from '@master-process/testkit';
+import { fixtures, freePort, httpGet, isAlive, startMaster, tempDir, type MasterHandle, type MasterSpec } from '@master-process/testkit';
 
 export const coreDir = fileURLToPath(new URL('..', import.meta.url));
 
@@ -34,4 +35,13 @@ export function deployable(cleanups: (() => Promise<void>)[]): { file: string; d
   const deploy = (config: object) => writeFileSync(file, JSON.stringify(config));
   deploy({});
   return { file, deploy };
+}
+
+/** Running children of `pid` (ps exits 1 when there is none). */
+export function childrenOf(pid: number): number[] {
+  try {
+    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).split(/\s+/).filter(Boolean).map(Number).filter(isAlive);
+  } catch {
+    return [];
+  }
 }

@@ -10,21 +10,12 @@ import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { fixtures, httpGet, isAlive, runLoad, tempDir, waitUntil } from '@master-process/testkit';
 import { NODE_REAPER, SH_REAPER } from '../src/watchdog.js';
-import { master } from './helpers.js';
+import { childrenOf, master } from './helpers.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   await Promise.all(cleanups.splice(0).map((c) => c()));
 });
-
-/** Running children of `pid` (ps exits 1 when there is none). */
-function childrenOf(pid: number): number[] {
-  try {
-    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).split(/\s+/).filter(Boolean).map(Number).filter(isAlive);
-  } catch {
-    return [];
-  }
-}
 
 const gone = (pids: number[], what: string) => waitUntil(() => pids.every((pid) => !isAlive(pid)), 30_000, what);
 

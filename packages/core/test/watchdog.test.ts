@@ -3,13 +3,13 @@
 // workers' side). Real masters, real workers, real signals; every wait is on an event or
 // bounded generously (no timing is asserted).
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, it } from 'node:test';
 import { isAlive, sleep, waitUntil, within } from '@master-process/testkit';
-import { coreDir, get, master } from './helpers.js';
+import { childrenOf, coreDir, get, master } from './helpers.js';
 
 const holdLoop = fileURLToPath(new URL('./fixtures/hold-loop.mjs', import.meta.url));
 const ownerScript = fileURLToPath(new URL('./fixtures/watchdog-owner.ts', import.meta.url));
@@ -18,15 +18,6 @@ const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   await Promise.all(cleanups.splice(0).map((c) => c()));
 });
-
-/** Running children of `pid` (ps exits 1 when there is none). */
-function childrenOf(pid: number): number[] {
-  try {
-    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).split(/\s+/).filter(Boolean).map(Number).filter(isAlive);
-  } catch {
-    return [];
-  }
-}
 
 const commandOf = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
 
