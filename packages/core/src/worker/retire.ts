@@ -114,7 +114,6 @@ class Reporter {
       for (const kind of OPEN_KINDS) open[kind] += counts[kind];
     }
     const drained = active.every((d) => d.state === 'drained' || d.state === 'closed');
-    let message: ControlMessage;
     if (drained) {
       this.done = true;
       clearTimeout(this.throttled);
@@ -128,21 +127,20 @@ class Reporter {
       if (this.state.lastWords) void this.state.lastWords().then(send);
       else send();
       return;
-    } else {
-      const key = JSON.stringify(open);
-      if (key === this.last) return;
-      const wait = this.lastAt + REPORT_EVERY - Date.now();
-      if (wait > 0) {
-        this.throttled ??= setTimeout(() => {
-          this.throttled = undefined;
-          this.report();
-        }, wait).unref();
-        return;
-      }
-      this.last = key;
-      this.lastAt = Date.now();
-      message = { [MESSAGE_KEY]: 'draining', open };
     }
+    const key = JSON.stringify(open);
+    if (key === this.last) return;
+    const wait = this.lastAt + REPORT_EVERY - Date.now();
+    if (wait > 0) {
+      this.throttled ??= setTimeout(() => {
+        this.throttled = undefined;
+        this.report();
+      }, wait).unref();
+      return;
+    }
+    this.last = key;
+    this.lastAt = Date.now();
+    const message: ControlMessage = { [MESSAGE_KEY]: 'draining', open };
     if (withoutMaster) return;
     // A callback, so a channel that closed meanwhile is no 'error' event: the master's `disconnect` tells it the rest.
     process.send!(message, undefined, {}, () => {});
