@@ -1,6 +1,7 @@
 export { createMaster } from './master.js';
 export { definePlugin } from './define.js';
 export { packageCompatibility, version } from './compat.js';
+export { isExecutable } from './executable.js';
 export { ErrorCode, MasterProcessError, invalidValue, describeSource, type ErrorCodeValue, type ValueSource } from './errors.js';
 export { createLogger, ROOT_NAMESPACE, warn, type Logger } from './log.js';
 export {
@@ -8,7 +9,7 @@ export {
   type NumberRange, type Setting,
 } from './parse.js';
 export { resolveOptions } from './options.js';
-export { inspectSocketPath, listenPrivately, lstatOrNull, MAX_SOCKET_PATH_BYTES, removeSocketIfSame, type SocketPathState } from './socket-file.js';
+export { inspectSocketPath, listenPrivately, lstatOrNull, MAX_SOCKET_PATH_BYTES, parseSocketPath, removeSocketIfSame, type SocketPathState } from './socket-file.js';
 export { HOOK_NAMES } from './types.js';
 export type {
   Awaitable, CrashOptions, EventArgs, Falsy, ForkContext, ForkReason, HookName, ListeningAddress, Master, MasterEventName,

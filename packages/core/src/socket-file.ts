@@ -1,6 +1,8 @@
 import type { Stats } from 'node:fs';
 import { lstat, unlink } from 'node:fs/promises';
 import net, { type Server } from 'node:net';
+import { isAbsolute } from 'node:path';
+import { invalidValue, type ValueSource } from './errors.js';
 
 // Unix socket files, for plugins that bind one (the app's socket, a control socket): a killed process
 // leaves its socket file behind, and only a connect can tell a stale one from a live one.
@@ -10,6 +12,14 @@ export const MAX_SOCKET_PATH_BYTES = process.platform === 'linux' ? 107 : 103;
 
 /** How long a connect may take before the socket counts as in use (a live but busy server). */
 const PROBE_TIMEOUT = 2000;
+
+/** A setting naming a unix socket to bind: an absolute path that fits in `sun_path`. `pkg` names the package in the error. */
+export function parseSocketPath(value: unknown, source: ValueSource, pkg?: string): string {
+  if (typeof value !== 'string' || !isAbsolute(value)) throw invalidValue(source, value, 'an absolute path for a unix socket, such as "/run/app/app.sock"', pkg);
+  const bytes = Buffer.byteLength(value);
+  if (bytes > MAX_SOCKET_PATH_BYTES) throw invalidValue(source, value, `a socket path of at most ${MAX_SOCKET_PATH_BYTES} bytes on this system (this one has ${bytes})`, pkg);
+  return value;
+}
 
 /** What is at a socket path, from the point of view of someone who wants to bind it. */
 export type SocketPathState =

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { isExecutable } from './executable.js';
 import { createLogger, warn } from './log.js';
 
 const log = createLogger('core');
@@ -77,14 +77,6 @@ process.stdin.on('end', () => {
   check();
 });`;
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** A reaper that lived shorter than this is not restarted: it cannot run here, and saying so once is enough. */
 const MIN_LIFETIME = 1000;

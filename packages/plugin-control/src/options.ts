@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { assertKnownKeys, invalidValue, MAX_SOCKET_PATH_BYTES, parseNumber, resolveSetting, type ValueSource } from '@master-process/core';
+import { assertKnownKeys, invalidValue, parseNumber, parseSocketPath, resolveSetting, type ValueSource } from '@master-process/core';
 import { defaultName, ENV, parseAbsolute, parseName, PKG, socketCandidates, workingDirectory, type SocketCandidate } from './location.js';
 
 export interface ControlOptions {
@@ -29,13 +29,7 @@ export interface ResolvedControlOptions {
   maxClients: number;
 }
 
-function parsePath(value: unknown, source: ValueSource): string {
-  const path = parseAbsolute(value, source);
-  if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
-    throw invalidValue(source, value, `a socket path of at most ${MAX_SOCKET_PATH_BYTES} bytes on this system (this one has ${Buffer.byteLength(path)})`, PKG);
-  }
-  return path;
-}
+const parsePath = (value: unknown, source: ValueSource) => parseSocketPath(value, source, PKG);
 
 /** A gid, or a group name looked up in /etc/group (Node has no getgrnam). */
 export function parseGroup(value: unknown, source: ValueSource, groupFile = '/etc/group'): { gid: number; label: string } {

@@ -1,5 +1,4 @@
-import { isAbsolute } from 'node:path';
-import { assertKnownKeys, invalidValue, MAX_SOCKET_PATH_BYTES, parseBoolean, parseDuration, parseNumber, resolveSetting, type ValueSource } from '@master-process/core';
+import { assertKnownKeys, invalidValue, parseBoolean, parseDuration, parseNumber, parseSocketPath, resolveSetting, type ValueSource } from '@master-process/core';
 
 export const PKG = '@master-process/plugin-metrics';
 
@@ -50,14 +49,6 @@ function parseHost(value: unknown, source: ValueSource): string {
   throw invalidValue(source, value, 'an IP address or host name to listen on, such as "127.0.0.1" (the default), "::1" or "0.0.0.0"', PKG);
 }
 
-function parseSocketPath(value: unknown, source: ValueSource): string {
-  if (typeof value !== 'string' || !isAbsolute(value)) throw invalidValue(source, value, 'an absolute path for a unix socket, such as "/run/app/metrics.sock"', PKG);
-  if (Buffer.byteLength(value) > MAX_SOCKET_PATH_BYTES) {
-    throw invalidValue(source, value, `a socket path of at most ${MAX_SOCKET_PATH_BYTES} bytes on this system (this one has ${Buffer.byteLength(value)})`, PKG);
-  }
-  return value;
-}
-
 function parseUrlPath(value: unknown, source: ValueSource): string {
   if (typeof value === 'string' && /^\/[\x21-\x7e]*$/.test(value) && !value.includes('?') && !value.includes('#')) return value;
   throw invalidValue(source, value, 'a URL path starting with "/", without spaces, query or fragment, such as "/metrics"', PKG);
@@ -80,7 +71,7 @@ export function resolveMetricsOptions(options: MetricsOptions = {}, environment:
   }
   // An explicit port or host is a TCP endpoint, whatever METRICS_SOCKET says (options win over the environment).
   const tcpGiven = options.port !== undefined || options.host !== undefined;
-  const socket = tcpGiven ? undefined : resolveSetting<string | undefined>({ option: 'socket', value: options.socket, env: ENV.SOCKET, default: undefined, parse: parseSocketPath, environment });
+  const socket = tcpGiven ? undefined : resolveSetting<string | undefined>({ option: 'socket', value: options.socket, env: ENV.SOCKET, default: undefined, parse: (v, s) => parseSocketPath(v, s, PKG), environment });
   const port = resolveSetting({ option: 'port', value: options.port, env: ENV.PORT, default: 9464, environment, parse: (v, s) => parseNumber(v, s, { integer: true, min: 0, max: 65535 }, PKG) });
   const host = resolveSetting({ option: 'host', value: options.host, env: ENV.HOST, default: '127.0.0.1', environment, parse: parseHost });
   return {

@@ -7,9 +7,9 @@
 //   unless it runs as root, so the unit needs `NotifyAccess=all` otherwise; it waits (BARRIER=1) until
 //   systemd has read the message, up to 5 s.
 import { execFile } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
+import { isExecutable } from '@master-process/core';
 import type { NotifyAddress } from './environment.js';
 
 export interface Sender {
@@ -65,12 +65,7 @@ export function findCommand(name: string, path = process.env.PATH ?? ''): string
   for (const dir of path.split(delimiter)) {
     if (!dir) continue;
     const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      /* not here */
-    }
+    if (isExecutable(candidate)) return candidate;
   }
   return undefined;
 }
