@@ -105,6 +105,44 @@ describe('master-process installed from its tarballs', () => {
     for (const pid of all) assert.ok(existsSync(join(markers, String(pid))), `worker ${pid} ran its SIGTERM clean-up on the version-guard exit`);
   });
 
+  it('a plain app whose master is SIGKILLed: its workers answer the requests in flight, run their SIGTERM clean-up, and leave', async () => {
+    const dir = join(root.path, 'orphans');
+    mkdirSync(dir, { recursive: true });
+    const script = join(dir, 'server.cjs');
+    const arrived = join(dir, 'arrived');
+    writeFileSync(script, `const cluster = require('node:cluster');
+if (cluster.isPrimary) {
+  require(${JSON.stringify(join(app, 'node_modules', 'master-process'))}).init();
+  return;
+}
+const fs = require('node:fs');
+const server = require('node:http').createServer((req, res) => {
+  fs.appendFileSync(${JSON.stringify(arrived)}, process.pid + '\\n');
+  setTimeout(() => res.end('done by ' + process.pid), 1500);
+});
+server.listen(Number(process.env.PORT));
+process.on('SIGTERM', () => server.close(() => {
+  fs.writeFileSync(${JSON.stringify(dir)} + '/cleaned-' + process.pid, 'cleaned up');
+  process.exit(0);
+}));
+`);
+    const port = await freePort();
+    const m = startMaster({}, { cwd: '/', script, env: { PORT: String(port), WORKERS: '2', MAX_KILL_TIMEOUT: '10s', DEBUG: 'master-process:core' } });
+    handles.push(m);
+    await m.until('the master running', () => m.output.some((l) => /master \d+ running/.test(l)));
+    const workers = [...m.output.join('\n').matchAll(/PID\/(\d+): forked/g)].map((x) => Number(x[1]));
+    assert.equal(workers.length, 2);
+    const inFlight = Array.from({ length: 4 }, () => httpGet({ port }, 60_000));
+    await waitUntil(() => existsSync(arrived) && readFileSync(arrived, 'utf8').trim().split('\n').length === 4, 30_000, 'four requests at the workers');
+    process.kill(m.pid!, 'SIGKILL');
+    assert.equal((await m.exited).signal, 'SIGKILL');
+    const answers = await Promise.all(inFlight);
+    assert.deepEqual(answers.map((a) => a.status), [200, 200, 200, 200], 'every request in flight was answered after the master died');
+    await waitUntil(() => workers.every((pid) => !isAlive(pid)), 30_000, 'the orphans to leave');
+    const served = new Set(readFileSync(arrived, 'utf8').trim().split('\n').map(Number));
+    for (const pid of served) assert.ok(existsSync(join(dir, `cleaned-${pid}`)), `orphan ${pid} ran its SIGTERM clean-up`);
+  });
+
   it('METRICS_PORT: without prom-client one line saying to install it, exit 1; with it, /metrics sums the app\'s counter over the workers', async () => {
     const script = join(root.path, 'srv', 'metrics.cjs');
     mkdirSync(join(root.path, 'srv'), { recursive: true });
